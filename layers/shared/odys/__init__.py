@@ -1,0 +1,1 @@
+"""Odys: the shared layer of the Odys serverless backend (services, data access, and their cores)."""

@@ -1,0 +1,92 @@
+"""Configuration: plain settings from the environment, secrets from the environment or AWS Secrets Manager.
+
+Settings are read once per process (a Lambda execution environment)::
+
+    from odys import config
+    config.env("APP_BASE_URL", "http://localhost:3000")
+    config.secret("SUPABASE_JWT_SECRET")      # env var in dev/tests; in AWS, a key of the ODYS_SECRETS_ID secret
+
+In AWS no secret is in the environment: ``ODYS_SECRETS_ID`` names one Secrets Manager secret holding a JSON
+object (``{"SUPABASE_JWT_SECRET": "...", "STRIPE_SECRET_KEY": "...", ...}``), fetched through the *AWS Parameters
+and Secrets Lambda Extension* (a localhost HTTP call, no boto3 import: see benchmarks/coldstart/README.md for the
+measured difference against Powertools Parameters) and cached for ``ODYS_SECRETS_TTL_SECONDS`` (default 300).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.parse
+import urllib.request
+from typing import Any
+
+_lock = threading.Lock()
+_cache: dict[str, Any] = {"values": None, "fetched_at": 0.0}
+
+
+class ConfigurationError(RuntimeError):
+    """A required setting or secret is missing; the message names it (never its value)."""
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def env_int(name: str, default: int) -> int:
+    value = env(name)
+    return int(value) if value is not None else default
+
+
+def stage() -> str:
+    """``dev`` | ``test`` | ``prod`` (anything else is treated like prod: strict)."""
+    return env("ODYS_STAGE", "dev") or "dev"
+
+
+def is_local() -> bool:
+    return stage() in ("dev", "test")
+
+
+def _fetch_secret_bundle(secret_id: str) -> dict[str, Any]:
+    port = env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "2773")
+    base = env("ODYS_SECRETS_ENDPOINT", f"http://localhost:{port}")
+    url = f"{base}/secretsmanager/get?secretId={urllib.parse.quote(secret_id, safe='')}"
+    request = urllib.request.Request(url, headers={"X-Aws-Parameters-Secrets-Token": env("AWS_SESSION_TOKEN", "") or ""})
+    try:
+        with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310 (localhost extension)
+            payload = json.loads(response.read())
+    except Exception as exc:  # the message names the secret id, never a value
+        raise ConfigurationError(f"could not read secret bundle {secret_id!r}: {type(exc).__name__}") from None
+    try:
+        return json.loads(payload["SecretString"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigurationError(f"secret bundle {secret_id!r} is not a JSON object") from None
+
+
+def _secret_bundle() -> dict[str, Any]:
+    secret_id = env("ODYS_SECRETS_ID")
+    if not secret_id:
+        return {}
+    ttl = env_int("ODYS_SECRETS_TTL_SECONDS", 300)
+    with _lock:
+        if _cache["values"] is None or time.monotonic() - _cache["fetched_at"] > ttl:
+            _cache["values"] = _fetch_secret_bundle(secret_id)
+            _cache["fetched_at"] = time.monotonic()
+        return _cache["values"]
+
+
+def secret(name: str, *, required: bool = True) -> str | None:
+    """A secret by name: the environment first (dev, tests), then the Secrets Manager bundle."""
+    value = env(name) or _secret_bundle().get(name)
+    if value in (None, "") and required:
+        raise ConfigurationError(f"secret {name} is not configured")
+    return value or None
+
+
+def clear_cache() -> None:
+    """Forget fetched secrets (tests; a rotated secret is otherwise picked up after the TTL)."""
+    with _lock:
+        _cache["values"] = None
+        _cache["fetched_at"] = 0.0

@@ -1,0 +1,182 @@
+"""PostgreSQL access over pg8000: one connection per execution environment, reused across invocations.
+
+    from odys import db
+    row = db.one("SELECT id, name FROM professionals WHERE slug = :slug", slug="ana")   # dict or None
+    rows = db.all("SELECT ... WHERE professional_id = :pid", pid=pid)                  # list of dicts
+    with db.transaction():
+        db.run("UPDATE ...", ...)
+        db.run("INSERT ...", ...)       # both commit, or neither
+
+The connection is configured by ``DATABASE_URL`` (``postgresql://user[:password]@host[:port]/db?sslmode=...``;
+``?host=/socket/dir`` for a unix socket). The password may instead come from the secret ``DATABASE_PASSWORD``.
+``sslmode``: ``disable`` | ``require`` (TLS, no verification) | ``verify-full`` (the default outside dev/test:
+certificate and host name checked against ``sslrootcert`` — the RDS CA bundle for a direct RDS connection — or,
+without it, the system trust store, which holds the ACM roots RDS Proxy uses).
+
+A dropped connection (idle timeout, failover, ``pg_terminate_backend``) is replaced transparently when that is
+safe: at the start of a transaction and for read-only statements outside one. A write that fails on a broken
+socket is never replayed (it may have committed); it raises :class:`DatabaseUnavailable`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import ssl
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from typing import Any
+
+from pg8000.native import Connection, DatabaseError, InterfaceError
+
+from odys import config
+from odys.errors import ServiceUnavailable
+
+__all__ = ["DatabaseError", "DatabaseUnavailable", "all", "one", "run", "transaction", "connection", "close", "sqlstate"]
+
+_local = threading.local()  # Lambda runs one request at a time; the local dev server runs threads
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+
+    def __init__(self) -> None:
+        super().__init__("The database is unreachable right now. Please retry in a moment.")
+
+
+def _connect_kwargs() -> dict[str, Any]:
+    url = config.env("DATABASE_URL")
+    if not url:
+        raise config.ConfigurationError("DATABASE_URL is not configured")
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    kwargs: dict[str, Any] = {
+        "user": urllib.parse.unquote(parts.username or "postgres"),
+        "database": (parts.path or "/postgres").lstrip("/") or "postgres",
+        "port": parts.port or 5432,
+        "timeout": config.env_int("DATABASE_TIMEOUT_SECONDS", 10),
+        "application_name": (config.env("AWS_LAMBDA_FUNCTION_NAME") or "odys")[:63],
+    }
+    password = urllib.parse.unquote(parts.password) if parts.password else config.secret("DATABASE_PASSWORD", required=False)
+    if password:
+        kwargs["password"] = password
+    if "host" in query and query["host"].startswith("/"):
+        kwargs["unix_sock"] = os.path.join(query["host"], f".s.PGSQL.{kwargs['port']}")
+        kwargs["ssl_context"] = False
+        return kwargs
+    kwargs["host"] = parts.hostname or "localhost"
+    kwargs["ssl_context"] = _ssl_context(query.get("sslmode") or ("disable" if config.is_local() else "verify-full"),
+                                         query.get("sslrootcert") or config.env("DATABASE_SSL_ROOT_CERT"))
+    return kwargs
+
+
+def _ssl_context(sslmode: str, rootcert: str | None) -> ssl.SSLContext | bool:
+    if sslmode == "disable":
+        return False
+    if sslmode == "require":
+        return True  # pg8000: TLS required, certificate not verified
+    if sslmode != "verify-full":
+        raise config.ConfigurationError(f"unsupported sslmode {sslmode!r}: use disable, require or verify-full")
+    context = ssl.create_default_context(cafile=rootcert) if rootcert else ssl.create_default_context()
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def connection() -> Connection:
+    con = getattr(_local, "con", None)
+    if con is None:
+        try:
+            con = Connection(**_connect_kwargs())
+        except InterfaceError:
+            raise DatabaseUnavailable() from None
+        _local.con = con
+        _local.depth = 0
+    return con
+
+
+def close() -> None:
+    con = getattr(_local, "con", None)
+    _local.con = None
+    _local.depth = 0
+    if con is not None:
+        with contextlib.suppress(Exception):
+            con.close()
+
+
+def _in_transaction() -> bool:
+    return getattr(_local, "depth", 0) > 0
+
+
+def _rows(sql: str, params: dict[str, Any], *, retry_safe: bool | None = None) -> tuple[list[list[Any]], list[str]]:
+    if retry_safe is None:  # only a read outside a transaction may be replayed on a fresh connection
+        retry_safe = not _in_transaction() and sql.lstrip()[:6].lower() == "select"
+    for attempt in (1, 2):
+        con = connection()
+        try:
+            rows = con.run(sql, **params)
+            names = [c["name"] for c in con.columns] if con.columns else []
+            return rows or [], names
+        except InterfaceError:
+            close()
+            if attempt == 2 or not retry_safe:
+                raise DatabaseUnavailable() from None
+    raise AssertionError("unreachable")
+
+
+def run(sql: str, **params: Any) -> list[list[Any]]:
+    """Run a statement and return its raw rows (a list of lists)."""
+    return _rows(sql, params)[0]
+
+
+def all(sql: str, **params: Any) -> list[dict[str, Any]]:  # noqa: A001 - reads as db.all(...)
+    """Rows as dicts keyed by column name."""
+    rows, names = _rows(sql, params)
+    return [dict(zip(names, row)) for row in rows]
+
+
+def one(sql: str, **params: Any) -> dict[str, Any] | None:
+    """The first row as a dict, or None."""
+    rows, names = _rows(sql, params)
+    return dict(zip(names, rows[0])) if rows else None
+
+
+def scalar(sql: str, **params: Any) -> Any:
+    rows = run(sql, **params)
+    return rows[0][0] if rows else None
+
+
+@contextlib.contextmanager
+def transaction() -> Iterator[None]:
+    """A transaction; nested calls join the outer one. Rolls back on any exception."""
+    if _in_transaction():
+        _local.depth += 1
+        try:
+            yield
+        finally:
+            _local.depth -= 1
+        return
+    _rows("START TRANSACTION", {}, retry_safe=True)
+    _local.depth = 1
+    try:
+        yield
+    except BaseException:
+        _local.depth = 0
+        con = getattr(_local, "con", None)
+        if con is not None:
+            with contextlib.suppress(InterfaceError, DatabaseError):
+                con.run("ROLLBACK")
+        raise
+    _local.depth = 0
+    try:
+        connection().run("COMMIT")
+    except InterfaceError:
+        close()
+        raise DatabaseUnavailable() from None
+
+
+def sqlstate(error: DatabaseError) -> tuple[str | None, str | None]:
+    """(SQLSTATE code, constraint name) of a server error, e.g. ``("23P01", "appointments_no_overlap")``."""
+    info = error.args[0] if error.args and isinstance(error.args[0], dict) else {}
+    return info.get("C"), info.get("n")

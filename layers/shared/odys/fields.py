@@ -1,0 +1,89 @@
+"""Request field types shared by every route: camelCase JSON, strict, with messages a user can act on.
+
+    class ClientIn(ApiModel):
+        name: Name
+        phone: Phone          # "+55 (11) 99999-0000" or "11999990000" -> "+5511999990000"
+        email: Email | None = None
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+
+class ApiModel(BaseModel):
+    """Base of request bodies: camelCase keys (snake_case accepted too), unknown keys rejected."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
+                              str_strip_whitespace=True)
+
+
+def normalize_phone(value: str, default_country: str = "55") -> str:
+    """E.164: digits with a leading ``+``; a Brazilian number without country code gets ``+55``."""
+    if not isinstance(value, str):
+        raise ValueError("phone must be a string")
+    has_plus = value.strip().startswith("+")
+    digits = re.sub(r"[\s().-]", "", value.strip().lstrip("+"))
+    if not digits.isdigit():
+        raise ValueError("phone may contain only digits, spaces, parentheses, dashes and a leading +")
+    if not has_plus and len(digits) in (10, 11):  # Brazilian DDD + number
+        digits = default_country + digits
+    if not 8 <= len(digits) <= 15 or digits[0] == "0":
+        raise ValueError("phone must be a full number with country code, e.g. +5511999990000")
+    if digits.startswith("55") and len(digits) not in (12, 13):
+        raise ValueError("a Brazilian phone needs the 2-digit DDD and 8 or 9 digits, e.g. +5511999990000")
+    return "+" + digits
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    if len(value) > 254 or not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+        raise ValueError("not a valid e-mail address")
+    return value
+
+
+def _timezone(value: str) -> str:
+    try:
+        if value in ("", "localtime") or value != value.strip():
+            raise ValueError
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError("not an IANA time zone name, e.g. America/Sao_Paulo") from None
+    return value
+
+
+RESERVED_SLUGS = frozenset({"api", "admin", "app", "login", "signup", "dashboard", "settings", "booking", "odys",
+                            "www", "help", "support", "static"})
+
+
+def _slug(value: str) -> str:
+    value = value.strip().lower()
+    if not re.fullmatch(r"[a-z0-9-]{3,40}", value) or value.startswith("-") or value.endswith("-"):
+        raise ValueError("3 to 40 characters: lower-case letters, digits and dashes (not at the ends)")
+    if value in RESERVED_SLUGS:
+        raise ValueError("this address is reserved; choose another")
+    return value
+
+
+def _hhmm(value: object) -> dt.time:
+    if isinstance(value, dt.time):
+        return value
+    if not isinstance(value, str) or not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError("time must be HH:MM (00:00 to 23:59)")
+    hours, minutes = value.split(":")
+    return dt.time(int(hours), int(minutes))
+
+
+Phone = Annotated[str, AfterValidator(normalize_phone)]
+Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
+TimeZone = Annotated[str, AfterValidator(_timezone)]
+Slug = Annotated[str, AfterValidator(_slug)]
+Name = Annotated[str, Field(min_length=1, max_length=120)]
+HHMM = Annotated[dt.time, BeforeValidator(_hhmm)]
+Cents = Annotated[int, Field(ge=0, le=100_000_00, strict=True)]

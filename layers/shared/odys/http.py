@@ -1,0 +1,154 @@
+"""The HTTP edge shared by every function: resolver factory, body/query parsing, JSON and problem responses.
+
+A function's handler module stays this thin::
+
+    from odys import account
+    from odys.http import authenticated, create_app, json_response, lambda_handler_for
+
+    app = create_app()
+
+    @app.get("/api/account", middlewares=authenticated())
+    def get_account():
+        return json_response(200, account.get(app.context["user_id"]))
+
+    lambda_handler = lambda_handler_for(app)
+
+Errors raised anywhere below (:class:`odys.errors.Problem`) become ``application/problem+json`` responses; any
+other exception is logged and answered with a 500 problem that reveals nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from pydantic import BaseModel, ValidationError
+
+from odys.errors import PROBLEM_CONTENT_TYPE, BadRequest, NotFound, Problem, ValidationFailed
+from odys.log import logger
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat(timespec="minutes") if isinstance(value, dt.time) else value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, default=_default, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_response(status: int, data: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(status_code=status, content_type="application/json", body=to_json(data), headers=headers or {})
+
+
+def no_content() -> Response:
+    return Response(status_code=204, body="")
+
+
+def problem_response(problem: Problem) -> Response:
+    return Response(status_code=problem.status, content_type=PROBLEM_CONTENT_TYPE, body=to_json(problem.to_dict()),
+                    headers=dict(problem.headers))
+
+
+def _field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    out = []
+    for item in error.errors(include_url=False):
+        field = ".".join(str(part) for part in item["loc"])
+        out.append({"field": prefix + field if field else prefix.rstrip(".") or "body",
+                    "message": item["msg"], "code": item["type"]})
+    return out
+
+
+def parse_body(app: APIGatewayHttpResolver, model: type[M]) -> M:
+    """The JSON body validated by ``model``: 400 when it is missing or not JSON, 422 when a field is invalid."""
+    raw = app.current_event.decoded_body
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        raise BadRequest("This request needs a JSON body.", code="body_required")
+    try:
+        data = json.loads(raw)
+    except (ValueError, TypeError):
+        raise BadRequest("The request body is not valid JSON.", code="malformed_json") from None
+    if not isinstance(data, dict):
+        raise BadRequest("The request body must be a JSON object.", code="malformed_json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ValidationFailed("Some fields are invalid; see errors.", errors=_field_errors(error)) from None
+
+
+def parse_query(app: APIGatewayHttpResolver, model: type[M]) -> M:
+    """Query-string parameters validated by ``model`` (422 with the offending parameters)."""
+    params = app.current_event.query_string_parameters or {}
+    try:
+        return model.model_validate(params)
+    except ValidationError as error:
+        raise ValidationFailed("Some query parameters are invalid; see errors.",
+                               errors=_field_errors(error)) from None
+
+
+def path_uuid(value: str, what: str) -> str:
+    """A path id that is not a UUID cannot exist: answer 404 as for any unknown id."""
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise NotFound(what) from None
+
+
+def create_app() -> APIGatewayHttpResolver:
+    """A resolver with Odys' error rendering. CORS is configured once, on the HTTP API (template.yaml)."""
+    app = APIGatewayHttpResolver()
+
+    @app.exception_handler(Problem)
+    def _on_problem(problem: Problem) -> Response:
+        if problem.status >= 500:
+            logger.warning("service problem", extra={"code": problem.code, "status": problem.status})
+        return problem_response(problem)
+
+    @app.not_found
+    def _on_not_found(_: Exception) -> Response:
+        return problem_response(NotFound("route", detail=f"No route {app.current_event.raw_path} "
+                                         f"for {app.current_event.http_method}.", code="route_not_found"))
+
+    @app.exception_handler(Exception)
+    def _on_error(error: Exception) -> Response:
+        logger.exception("unhandled error", extra={"error_type": type(error).__name__})
+        return problem_response(Problem("Something went wrong on our side. It has been logged; please retry."))
+
+    return app
+
+
+def lambda_handler_for(app: APIGatewayHttpResolver) -> Callable[[dict, Any], dict]:
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    def lambda_handler(event: dict, context: Any) -> dict:
+        return app.resolve(event, context)
+
+    return lambda_handler
+
+
+def public(limit: str = "public") -> list[Callable]:
+    """Middlewares of a public route: rate limited by client IP."""
+    from odys import ratelimit
+
+    return [ratelimit.middleware(limit, by="ip")]
+
+
+def authenticated(limit: str = "api") -> list[Callable]:
+    """Middlewares of an authenticated route: a verified Supabase token, then the per-user rate limit."""
+    from odys import auth, ratelimit
+
+    return [auth.require_user, ratelimit.middleware(limit, by="user")]
+

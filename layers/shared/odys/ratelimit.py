@@ -1,0 +1,467 @@
+"""Named rate limits over Upstash Redis, with a per-instance in-memory fallback.
+
+The six limits of SPEC "Rate limits (Upstash, 6)"::
+
+    name       budget          keyed by
+    booking    5 / 10 min      client IP
+    aichat     20 / 1 h        professional
+    api        120 / 1 min     user
+    public     60 / 1 min      client IP
+    billing    10 / 1 h        professional
+    messages   30 / 1 min      professional
+
+Usage::
+
+    from odys import ratelimit
+
+    decision = ratelimit.check("booking", "203.0.113.7")     # never raises for "over the limit"
+    decision.allowed, decision.remaining, decision.headers()
+
+    ratelimit.enforce("aichat", professional_id)              # raises RateLimited (429) when over
+
+    app = APIGatewayHttpResolver()
+    @app.post("/api/booking", middlewares=[ratelimit.middleware("booking")])      # by client IP
+    @app.post("/api/messages", middlewares=[ratelimit.middleware("messages", by="user")])
+
+Algorithm: **sliding window** (upstash-ratelimit ``SlidingWindow``). It counts requests in the current fixed
+window plus the previous window's count weighted by how much of it still overlaps the sliding window. Unlike a
+plain fixed window it does not allow a 2x burst across a window boundary, and it costs the same single ``EVAL``
+per check. ``reset_at`` is the end of the current fixed window: by then the request is allowed again (possibly
+earlier, as the previous window's weight decays), so ``Retry-After`` is an honest upper bound.
+
+Backend and failure handling:
+
+* ``UPSTASH_REDIS_REST_URL`` + ``UPSTASH_REDIS_REST_TOKEN`` (the token may also come from the Secrets Manager
+  bundle, see :func:`odys.config.secret`) select Upstash. The HTTP client is built lazily on the first check and
+  cached per process; importing this module imports neither ``upstash_*`` nor ``httpx``.
+* Each HTTP call has a short timeout, ``UPSTASH_TIMEOUT_SECONDS`` (default 0.75 s; applies to connect, read,
+  write and pool acquisition each) and no retries. upstash-redis 1.8 has no timeout option (it builds
+  ``httpx.Client(timeout=None)``), so the timeout is set on that client after construction.
+* Any Upstash failure (unreachable, error reply, timeout) answers the check from an in-memory limiter running the
+  same sliding-window rule, logs a warning (identifier as a sha256 prefix, never the token), and for
+  ``UPSTASH_COOLDOWN_SECONDS`` (default 10 s) later checks go straight to memory instead of paying the timeout
+  again. Every check answered that way increments :func:`fallback_count` and, when
+  ``POWERTOOLS_METRICS_NAMESPACE`` is set, emits a ``RateLimitFallback`` EMF metric (dimension ``limit``).
+* Without any Upstash configuration (local dev) the in-memory limiter is used directly, logged once at info.
+
+The in-memory limiter is per Lambda execution environment: during an outage each instance enforces the full
+budget on its own. That is deliberately neither an outage nor unlimited traffic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from odys import config
+from odys.errors import RateLimited
+
+if TYPE_CHECKING:  # pragma: no cover
+    from aws_lambda_powertools import Logger
+
+__all__ = [
+    "LIMITS",
+    "Decision",
+    "Limit",
+    "check",
+    "enforce",
+    "fallback_count",
+    "middleware",
+    "reset_for_tests",
+]
+
+KEY_PREFIX = "odys:rl"
+DEFAULT_TIMEOUT_SECONDS = 0.75
+DEFAULT_COOLDOWN_SECONDS = 10.0
+_MEMORY_PRUNE_THRESHOLD = 10_000  # entries; expired ones are swept once the table grows past this
+
+
+@dataclass(frozen=True)
+class Limit:
+    """A named budget: at most ``max_requests`` per ``window_seconds`` per identifier.
+
+    >>> LIMITS["booking"].prefix
+    'odys:rl:booking'
+    """
+
+    name: str
+    max_requests: int
+    window_seconds: int
+
+    @property
+    def prefix(self) -> str:
+        """Redis key prefix; one per limit, because SlidingWindow keys are ``prefix:id:window_index``."""
+        return f"{KEY_PREFIX}:{self.name}"
+
+
+LIMITS: dict[str, Limit] = {
+    limit.name: limit
+    for limit in (
+        Limit("booking", 5, 10 * 60),  # client IP
+        Limit("aichat", 20, 60 * 60),  # professional
+        Limit("api", 120, 60),  # user
+        Limit("public", 60, 60),  # client IP
+        Limit("billing", 10, 60 * 60),  # professional
+        Limit("messages", 30, 60),  # professional
+    )
+}
+
+
+def _clock() -> float:
+    """Current time in epoch seconds (indirection so tests can freeze it)."""
+    return time.time()
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one check.
+
+    ``reset_at`` is epoch seconds; ``retry_after`` is whole seconds (0 when allowed, >= 1 when refused);
+    ``source`` says who decided: ``"upstash"`` or ``"memory"``.
+
+    >>> Decision(False, 5, 0, reset_at=1_000.0, retry_after=30).headers(now=970.2)
+    {'RateLimit-Limit': '5', 'RateLimit-Remaining': '0', 'RateLimit-Reset': '30', 'Retry-After': '30'}
+    >>> Decision(True, 5, 4, reset_at=1_000.0, retry_after=0).headers(now=999.5)
+    {'RateLimit-Limit': '5', 'RateLimit-Remaining': '4', 'RateLimit-Reset': '1'}
+    """
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_at: float
+    retry_after: int
+    source: str = "upstash"
+
+    def headers(self, now: float | None = None) -> dict[str, str]:
+        """``RateLimit-Limit``/``-Remaining``/``-Reset`` (seconds until reset) and, if refused, ``Retry-After``."""
+        seconds = max(0, math.ceil(self.reset_at - (_clock() if now is None else now)))
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(max(0, self.remaining)),
+            "RateLimit-Reset": str(max(seconds, self.retry_after) if not self.allowed else seconds),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, self.retry_after))
+        return headers
+
+
+def _decision(allowed: bool, limit: int, remaining: int, reset_at: float, source: str) -> Decision:
+    retry_after = 0 if allowed else max(1, math.ceil(reset_at - _clock()))
+    return Decision(allowed, limit, max(0, remaining), reset_at, retry_after, source)
+
+
+class _MemoryLimiter:
+    """The same sliding-window rule as upstash-ratelimit's Lua script, in process memory.
+
+    >>> m = _MemoryLimiter()
+    >>> [m.hit(Limit("t", 2, 60), "x", now_ms=30_000).allowed for _ in range(3)]
+    [True, True, False]
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # key -> (window index, count in that window, count in the window before it, expiry ms)
+        self._windows: dict[str, tuple[int, int, int, int]] = {}
+
+    def hit(self, limit: Limit, identifier: str, now_ms: int | None = None) -> Decision:
+        now = int(_clock() * 1000) if now_ms is None else now_ms
+        window = limit.window_seconds * 1000
+        index = now // window
+        key = f"{limit.prefix}:{identifier}"
+        with self._lock:
+            current, previous = self._counts(key, index)
+            weighted_previous = math.floor((1 - (now % window) / window) * previous)
+            allowed = weighted_previous + current < limit.max_requests
+            if allowed:
+                current += 1
+            self._windows[key] = (index, current, previous, (index + 2) * window)
+            if len(self._windows) > _MEMORY_PRUNE_THRESHOLD:
+                self._prune(now)
+        remaining = limit.max_requests - (current + weighted_previous) if allowed else 0
+        return _decision(allowed, limit.max_requests, remaining, (index + 1) * window / 1000, "memory")
+
+    def _counts(self, key: str, index: int) -> tuple[int, int]:
+        stored = self._windows.get(key)
+        if stored is None:
+            return 0, 0
+        if stored[0] == index:
+            return stored[1], stored[2]
+        if stored[0] == index - 1:
+            return 0, stored[1]
+        return 0, 0
+
+    def _prune(self, now_ms: int) -> None:
+        for key in [k for k, v in self._windows.items() if v[3] <= now_ms]:
+            del self._windows[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._windows.clear()
+
+
+class _State:
+    """Per-process cache: Upstash clients (built lazily), the memory limiter and failure bookkeeping."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.configured: bool | None = None  # None = not looked at yet
+        self.redis: Any = None
+        self.limiters: dict[str, Any] = {}
+        self.token: str = ""
+        self.memory = _MemoryLimiter()
+        self.fallbacks = 0
+        self.cooldown_until = 0.0
+
+
+_state = _State()
+_logger_instance: Logger | None = None
+
+
+def _log() -> Logger:
+    """Powertools Logger, created on first use (service from ``POWERTOOLS_SERVICE_NAME``, default ``odys``)."""
+    global _logger_instance
+    if _logger_instance is None:
+        from aws_lambda_powertools import Logger
+
+        _logger_instance = Logger(service=config.env("POWERTOOLS_SERVICE_NAME", "odys"))
+    return _logger_instance
+
+
+def _hash_id(identifier: str) -> str:
+    """A short stable pseudonym for logs.
+
+    >>> _hash_id("203.0.113.7")
+    'fec52565aa0c'
+    """
+    return hashlib.sha256(identifier.encode()).hexdigest()[:12]
+
+
+def _float_env(name: str, default: float) -> float:
+    try:
+        return float(config.env(name) or default)
+    except ValueError:
+        return default
+
+
+def _timeout_seconds() -> float:
+    return _float_env("UPSTASH_TIMEOUT_SECONDS", DEFAULT_TIMEOUT_SECONDS)
+
+
+def _build_redis(url: str, token: str) -> Any:
+    """An upstash_redis client with no retries, no telemetry and a short HTTP timeout."""
+    import httpx
+    from upstash_redis import Redis
+
+    redis = Redis(url=url, token=token, allow_telemetry=False, rest_retries=0, rest_retry_interval=0)
+    # upstash-redis 1.8 hard-codes httpx.Client(timeout=None) in SyncHttpClient and offers no option for it.
+    http_client = getattr(getattr(redis, "_http", None), "_client", None)
+    if not isinstance(http_client, httpx.Client):
+        raise RuntimeError("upstash_redis internals changed: cannot set the HTTP timeout")
+    http_client.timeout = httpx.Timeout(_timeout_seconds())
+    return redis
+
+
+def _configure() -> bool:
+    """Build the Upstash client once per process; False means "use the memory limiter" (not configured).
+
+    Raises when the token cannot be fetched (Secrets Manager bundle) or the client cannot be built; nothing is
+    cached then, so the caller falls back and tries again after the cooldown.
+    """
+    if _state.configured is not None:
+        return _state.configured
+    with _state.lock:
+        if _state.configured is not None:
+            return _state.configured
+        url = config.env("UPSTASH_REDIS_REST_URL")
+        token = config.secret("UPSTASH_REDIS_REST_TOKEN", required=False) if url else None
+        if url and token:
+            _state.redis = _build_redis(url, token)
+            _state.token = token
+            _state.configured = True
+        else:
+            if url:
+                _log().warning("rate limiter: UPSTASH_REDIS_REST_URL set without a token, using in-memory limits")
+            else:
+                _log().info("rate limiter: Upstash not configured, using per-instance in-memory limits")
+            _state.configured = False
+        return _state.configured
+
+
+def _upstash_limiter(limit: Limit) -> Any:
+    """The cached ``Ratelimit`` for one named limit (its own key prefix)."""
+    limiter = _state.limiters.get(limit.name)
+    if limiter is None:
+        from upstash_ratelimit import Ratelimit, SlidingWindow
+
+        limiter = Ratelimit(
+            redis=_state.redis,
+            limiter=SlidingWindow(max_requests=limit.max_requests, window=limit.window_seconds, unit="s"),
+            prefix=limit.prefix,
+        )
+        _state.limiters[limit.name] = limiter
+    return limiter
+
+
+def _emit_fallback_metric(limit: Limit) -> None:
+    """One ``RateLimitFallback`` EMF line; needs no ``log_metrics`` decorator. Skipped without a namespace."""
+    namespace = config.env("POWERTOOLS_METRICS_NAMESPACE")
+    if not namespace:
+        return
+    try:
+        from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+        with single_metric(name="RateLimitFallback", unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
+            metric.add_dimension(name="limit", value=limit.name)
+    except Exception:  # a metric must never break the request
+        pass
+
+
+def _redact(text: str) -> str:
+    return text.replace(_state.token, "***") if _state.token else text
+
+
+def _fallback(limit: Limit, identifier: str, error: BaseException | None) -> Decision:
+    """Answer from memory after an Upstash failure (``error``) or during the cooldown that follows one."""
+    with _state.lock:
+        _state.fallbacks += 1
+        if error is not None:
+            _state.cooldown_until = time.monotonic() + _float_env("UPSTASH_COOLDOWN_SECONDS", DEFAULT_COOLDOWN_SECONDS)
+    if error is not None:
+        _log().warning(
+            "rate limiter: Upstash failed, using in-memory fallback",
+            extra={
+                "limit": limit.name,
+                "identifier_sha256": _hash_id(identifier),
+                "error_type": type(error).__name__,
+                "error": _redact(str(error))[:200],
+            },
+        )
+    _emit_fallback_metric(limit)
+    return _state.memory.hit(limit, identifier)
+
+
+def _limit_for(name: str) -> Limit:
+    try:
+        return LIMITS[name]
+    except KeyError:
+        raise ValueError(f"unknown rate limit {name!r}; known: {', '.join(LIMITS)}") from None
+
+
+def check(name: str, identifier: str) -> Decision:
+    """Count one request against limit ``name`` for ``identifier`` and say whether it may proceed.
+
+    Never raises for an exhausted budget or an Upstash outage; raises ValueError for an unknown ``name``.
+    An empty identifier is counted under ``"unknown"`` (one shared, conservative bucket).
+
+    >>> d = check("booking", "203.0.113.7")      # doctest: +SKIP
+    >>> d.allowed, d.limit, d.remaining         # doctest: +SKIP
+    (True, 5, 4)
+    """
+    limit = _limit_for(name)
+    identifier = identifier or "unknown"
+    if time.monotonic() < _state.cooldown_until:
+        return _fallback(limit, identifier, None)
+    try:
+        configured = _configure()
+    except Exception as exc:  # token unavailable, client cannot be built
+        return _fallback(limit, identifier, exc)
+    if not configured:
+        return _state.memory.hit(limit, identifier)
+    try:
+        response = _upstash_limiter(limit).limit(identifier)
+    except Exception as exc:  # unreachable, timeout, error reply, bad JSON: all mean "decide locally"
+        return _fallback(limit, identifier, exc)
+    return _decision(
+        bool(response.allowed), int(response.limit), int(response.remaining), float(response.reset), "upstash"
+    )
+
+
+def enforce(name: str, identifier: str) -> Decision:
+    """Like :func:`check`, but raise :class:`~odys.errors.RateLimited` (429) when the request is refused.
+
+    The exception carries ``Retry-After`` and ``RateLimit-*`` headers for the problem response.
+
+    >>> enforce("billing", "pro_123").remaining  # doctest: +SKIP
+    9
+    """
+    decision = check(name, identifier)
+    if not decision.allowed:
+        raise RateLimited(
+            detail=f"Too many requests. Try again in {decision.retry_after} seconds.",
+            headers=decision.headers(),
+        )
+    return decision
+
+
+def fallback_count() -> int:
+    """How many checks this process answered from memory because Upstash failed (or was cooling down)."""
+    return _state.fallbacks
+
+
+def _caller_identity(app: Any, by: Literal["ip", "user"]) -> str:
+    """``app.context["user_id"]`` when ``by="user"`` and present, else the HTTP API v2 source IP."""
+    if by == "user":
+        user_id = app.context.get("user_id")
+        if user_id:
+            return str(user_id)
+    try:
+        return str(app.current_event.request_context.http.source_ip or "unknown")
+    except (AttributeError, KeyError, TypeError):
+        return "unknown"
+
+
+def _merge_headers(response: Any, decision: Decision) -> None:
+    """Add RateLimit-* to ``response.headers``; with nested limits the tighter (lower remaining) one wins."""
+    headers = getattr(response, "headers", None)
+    if not isinstance(headers, dict):
+        return
+    existing = headers.get("RateLimit-Remaining")
+    if isinstance(existing, str) and existing.isdigit() and int(existing) < decision.remaining:
+        return
+    headers.update(decision.headers())
+
+
+def middleware(name: str, by: Literal["ip", "user"] = "ip") -> Callable[[Any, Callable[[Any], Any]], Any]:
+    """A Powertools resolver middleware enforcing limit ``name`` per client IP or per user.
+
+    ``by="user"`` uses ``app.context["user_id"]`` (set by the auth middleware, which must run first) and falls
+    back to the client IP. When refused, :class:`~odys.errors.RateLimited` propagates to the resolver's
+    exception handler; otherwise the route runs and RateLimit-* headers are added to its response.
+
+    >>> app.get("/api/public/slots", middlewares=[middleware("public")])        # doctest: +SKIP
+    >>> app.use([auth_middleware, middleware("api", by="user")])                  # doctest: +SKIP
+    """
+    _limit_for(name)  # fail at wiring time, not on the first request
+    if by not in ("ip", "user"):
+        raise ValueError(f"by must be 'ip' or 'user', not {by!r}")
+
+    def rate_limit(app: Any, next_middleware: Any) -> Any:
+        decision = enforce(name, _caller_identity(app, by))
+        response = next_middleware(app)
+        _merge_headers(response, decision)
+        return response
+
+    rate_limit.__name__ = rate_limit.__qualname__ = f"rate_limit_{name}_by_{by}"
+    return rate_limit
+
+
+def reset_for_tests() -> None:
+    """Forget cached clients, configuration, in-memory counts, the cooldown and the fallback counter."""
+    with _state.lock:
+        if _state.redis is not None:
+            try:
+                _state.redis.close()
+            except Exception:
+                pass
+        _state.configured = None
+        _state.redis = None
+        _state.limiters.clear()
+        _state.token = ""
+        _state.memory.clear()
+        _state.fallbacks = 0
+        _state.cooldown_until = 0.0

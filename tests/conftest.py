@@ -1,0 +1,164 @@
+"""Test harness: a throwaway PostgreSQL and redis-server (behind the Upstash REST double) for the whole session,
+every table emptied between tests, and an ``api`` fixture that drives the real handlers with API Gateway v2 events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
+
+JWT_SECRET = "test-jwt-secret-0123456789-0123456789"
+os.environ.update({
+    "ODYS_STAGE": "test",
+    "SUPABASE_JWT_SECRET": JWT_SECRET,
+    "POWERTOOLS_SERVICE_NAME": "odys",
+    "POWERTOOLS_METRICS_NAMESPACE": "Odys",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+})
+for leaked in ("ODYS_SECRETS_ID", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "SUPABASE_JWKS_URL"):
+    os.environ.pop(leaked, None)
+
+from devtools import lambdas  # noqa: E402
+from devtools.pg import PostgresServer  # noqa: E402
+from devtools.tokens import mint_token  # noqa: E402
+from devtools.upstash_double import UpstashDouble, start_redis_server  # noqa: E402
+
+TABLES_KEPT = {"schema_migrations"}
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="odys-test-pg-"))).start()
+    server.create_database("odys_test")
+    os.environ["DATABASE_URL"] = server.url("odys_test")
+    from odys import db, migrate
+
+    migrate.apply_pending()
+    yield server
+    db.close()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_upstash():
+    redis_server = start_redis_server()
+    double = UpstashDouble()
+    double.start(redis_server.url, token="test-upstash-token")
+    os.environ["UPSTASH_REDIS_REST_URL"] = double.url
+    os.environ["UPSTASH_REDIS_REST_TOKEN"] = "test-upstash-token"
+    yield double, redis_server
+    double.stop()
+    redis_server.stop()
+
+
+@pytest.fixture(autouse=True)
+def clean_state(postgres, redis_upstash):
+    from odys import db, ratelimit
+
+    tables = [r[0] for r in db.run("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+              if r[0] not in TABLES_KEPT]
+    db.run("TRUNCATE " + ", ".join(tables) + " CASCADE")
+    import redis
+
+    redis.Redis.from_url(redis_upstash[1].url).flushall()
+    ratelimit.reset_for_tests()
+    yield
+
+
+@dataclass
+class Result:
+    status: int
+    headers: dict[str, str]
+    body: str
+    raw: dict[str, Any]
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body) if self.body else None
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("Content-Type") or self.headers.get("content-type") or ""
+
+
+class Api:
+    """Calls the function that template.yaml routes a request to, with a real API Gateway HTTP API v2 event."""
+
+    def __init__(self) -> None:
+        self.routes = lambdas.load_routes()
+
+    def request(self, method: str, path: str, *, token: str | None = None, json_body: Any = None,
+                body: str | bytes | None = None, headers: dict[str, str] | None = None,
+                query: dict[str, Any] | str | None = None, source_ip: str = "203.0.113.10") -> Result:
+        headers = dict(headers or {})
+        if token:
+            headers["authorization"] = f"Bearer {token}"
+        for route in self.routes:
+            params = route.match(method.upper(), path)
+            if params is not None:
+                break
+        else:
+            raise AssertionError(f"template.yaml routes no {method} {path}")
+        event = lambdas.http_event(method, path, route_path=route.path, path_parameters=params or None,
+                                   query=query, headers=headers,
+                                   body=json_body if json_body is not None else body, source_ip=source_ip)
+        raw = lambdas.invoke(route.function, event)
+        return Result(raw["statusCode"], raw.get("headers") or {}, raw.get("body") or "", raw)
+
+    def get(self, path: str, **kw: Any) -> Result:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Result:
+        return self.request("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Result:
+        return self.request("PUT", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> Result:
+        return self.request("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Result:
+        return self.request("DELETE", path, **kw)
+
+
+@pytest.fixture
+def api() -> Api:
+    return Api()
+
+
+@pytest.fixture
+def token_for():
+    def make(sub: str | None = None, **kw: Any) -> str:
+        return mint_token(sub, secret=JWT_SECRET, **kw)
+
+    return make
+
+
+def onboarding_body(slug: str = "ana-psi", **overrides: Any) -> dict[str, Any]:
+    body = {"name": "Ana Souza", "slug": slug, "phone": "+5511987654321", "email": f"{slug}@example.com",
+            "profession": "Psicóloga", "sessionPrice": 15000, "sessionDurationMinutes": 50}
+    body.update(overrides)
+    return body
+
+
+@pytest.fixture
+def professional(api, token_for):
+    """An onboarded professional: (token, body of POST /api/account)."""
+    token = token_for()
+    result = api.post("/api/account", token=token, json_body=onboarding_body())
+    assert result.status == 201, result.body
+    return token, result.json
