@@ -330,7 +330,7 @@ def test_outage_falls_back_to_memory_with_the_same_rule(
     upstash: UpstashDouble, mode: str, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     upstash.fail_mode = mode  # type: ignore[assignment]
-    caplog.set_level(logging.WARNING)
+    caplog.set_level(logging.WARNING, logger="odys")
 
     started = time.monotonic()
     first = ratelimit.check("booking", "203.0.113.50")
@@ -402,7 +402,7 @@ def test_without_upstash_env_the_memory_limiter_is_used_directly(
 ) -> None:
     monkeypatch.delenv("UPSTASH_REDIS_REST_URL", raising=False)
     monkeypatch.delenv("UPSTASH_REDIS_REST_TOKEN", raising=False)
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.INFO, logger="odys")  # the suite runs with POWERTOOLS_LOG_LEVEL=WARNING
     ratelimit.reset_for_tests()
     try:
         decisions = [ratelimit.check("booking", "127.0.0.1") for _ in range(6)]

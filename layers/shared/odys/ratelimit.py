@@ -42,6 +42,7 @@ Backend and failure handling:
   ``UPSTASH_COOLDOWN_SECONDS`` (default 10 s) later checks go straight to memory instead of paying the timeout
   again. Every check answered that way increments :func:`fallback_count` and, when
   ``POWERTOOLS_METRICS_NAMESPACE`` is set, emits a ``RateLimitFallback`` EMF metric (dimension ``limit``).
+  Logs go through the shared redacting logger, :mod:`odys.log`.
 * Without any Upstash configuration (local dev) the in-memory limiter is used directly, logged once at info.
 
 The in-memory limiter is per Lambda execution environment: during an outage each instance enforces the full
@@ -219,17 +220,13 @@ class _State:
 
 
 _state = _State()
-_logger_instance: Logger | None = None
 
 
 def _log() -> Logger:
-    """Powertools Logger, created on first use (service from ``POWERTOOLS_SERVICE_NAME``, default ``odys``)."""
-    global _logger_instance
-    if _logger_instance is None:
-        from aws_lambda_powertools import Logger
+    """The shared redacting Powertools Logger (:mod:`odys.log`), imported on first use."""
+    from odys.log import logger
 
-        _logger_instance = Logger(service=config.env("POWERTOOLS_SERVICE_NAME", "odys"))
-    return _logger_instance
+    return logger
 
 
 def _hash_id(identifier: str) -> str:

@@ -1,0 +1,33 @@
+# Odys — the two commands: `make dev` (the whole API on http://127.0.0.1:3000) and `make test` (the full suite).
+.PHONY: dev test bootstrap validate build deploy bench clean
+
+SAM_VENV := .odys/sam-venv
+SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+STAGE ?= dev
+
+bootstrap:
+	@bash devtools/bootstrap.sh
+
+dev: bootstrap
+	.venv/bin/python -m devtools.server
+
+test: bootstrap
+	.venv/bin/python -m pytest -q $(PYTEST_ARGS)
+
+$(SAM_VENV)/bin/sam:
+	python3.11 -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install -q aws-sam-cli
+
+validate: $(SAM_VENV)/bin/sam
+	$(SAM) validate --lint
+
+build: $(SAM_VENV)/bin/sam
+	$(SAM) build
+
+deploy: build
+	$(SAM) deploy --config-env $(STAGE) --parameter-overrides DeployVersion=$$(git rev-parse --short HEAD)
+
+bench: bootstrap
+	.venv/bin/python -m benchmarks.coldstart
+
+clean:
+	rm -rf .aws-sam .odys/pg
