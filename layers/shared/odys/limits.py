@@ -1,0 +1,66 @@
+"""Plan limits, enforced where clients and appointments are created (booking, manual, recurring).
+
+    with db.transaction():
+        professional = limits.lock_professional(pid)      # serialises creations of one professional
+        limits.ensure_client_capacity(professional)       # 402 plan_limit_reached when full
+        limits.ensure_appointment_capacity(professional, starts_at)
+        ... insert ...
+
+Locking the professional's row makes the count-then-insert exact under concurrency: two bookings racing for the
+last free place of the month cannot both pass. Reaching a limit also leaves the professional an in-app notice,
+once per month (``msgPlanLimitReached``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from odys import db, plans
+from odys.errors import PlanLimitReached
+from odys.notifications import notify_professional
+from odys.store import appointments, clients
+from odys.store.professionals import COLUMNS
+
+
+def lock_professional(professional_id: str) -> dict[str, Any]:
+    row = db.one(f"SELECT {COLUMNS} FROM professionals WHERE id = :id FOR UPDATE", id=professional_id)
+    assert row is not None, "professional vanished"
+    return row
+
+
+def _refuse(professional: dict[str, Any], limit: Literal["clients", "appointments_per_month"], count: int,
+            month_key: str) -> None:
+    current = plans.effective_plan(professional["plan"], professional["trial_ends_at"])
+    required = plans.plan_allowing(limit, count + 1)
+    label = "clients" if limit == "clients" else "appointments this month"
+    notify_professional(professional["id"], "plan_limit_reached", "Limite do plano atingido",
+                        f"Seu plano {plans.PLANS[current].label} chegou ao limite de {label}. "
+                        f"Faça upgrade para continuar recebendo agendamentos.",
+                        dedupe_key=f"plan-limit:{professional['id']}:{limit}:{month_key}")
+    raise PlanLimitReached(label, current_plan=current, required_plan=required)
+
+
+def ensure_client_capacity(professional: dict[str, Any], now: dt.datetime | None = None) -> None:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    plan = plans.effective_plan(professional["plan"], professional["trial_ends_at"], now)
+    allowed = plans.limit_of(plan, "clients")
+    if allowed is None:
+        return
+    count = clients.count(professional["id"])
+    if count >= allowed:
+        _refuse(professional, "clients", count, now.astimezone(ZoneInfo(professional["timezone"])).strftime("%Y-%m"))
+
+
+def ensure_appointment_capacity(professional: dict[str, Any], starts_at: dt.datetime,
+                                now: dt.datetime | None = None) -> None:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    plan = plans.effective_plan(professional["plan"], professional["trial_ends_at"], now)
+    allowed = plans.limit_of(plan, "appointments_per_month")
+    if allowed is None:
+        return
+    count = appointments.count_in_month(professional["id"], professional["timezone"], starts_at)
+    if count >= allowed:
+        month = starts_at.astimezone(ZoneInfo(professional["timezone"])).strftime("%Y-%m")
+        _refuse(professional, "appointments_per_month", count, month)
