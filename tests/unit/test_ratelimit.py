@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from pathlib import Path
 import shutil
 import subprocess
 import sys
@@ -148,7 +149,9 @@ def test_limits_match_the_spec() -> None:
 def test_import_is_cheap() -> None:
     heavy = ("upstash_redis", "upstash_ratelimit", "httpx")
     code = f"import sys, odys.ratelimit; print(sorted(m for m in {heavy!r} if m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True)
+    shared = str(Path(__file__).resolve().parents[2] / "layers" / "shared")
+    env = {**os.environ, "PYTHONPATH": shared}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
 
 
