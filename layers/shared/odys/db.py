@@ -89,7 +89,7 @@ def connection() -> Connection:
     if con is None:
         try:
             con = Connection(**_connect_kwargs())
-        except InterfaceError:
+        except (InterfaceError, OSError):
             raise DatabaseUnavailable() from None
         _local.con = con
         _local.depth = 0
@@ -109,6 +109,14 @@ def _in_transaction() -> bool:
     return getattr(_local, "depth", 0) > 0
 
 
+def _connection_lost(error: Exception) -> bool:
+    """A broken socket, or the server ending our session (admin shutdown, failover, terminated backend)."""
+    if isinstance(error, (InterfaceError, OSError)):
+        return True
+    state = sqlstate(error)[0] if isinstance(error, DatabaseError) else None
+    return bool(state) and (state.startswith("08") or state in ("57P01", "57P02", "57P03"))
+
+
 def _rows(sql: str, params: dict[str, Any], *, retry_safe: bool | None = None) -> tuple[list[list[Any]], list[str]]:
     if retry_safe is None:  # only a read outside a transaction may be replayed on a fresh connection
         retry_safe = not _in_transaction() and sql.lstrip()[:6].lower() == "select"
@@ -118,7 +126,9 @@ def _rows(sql: str, params: dict[str, Any], *, retry_safe: bool | None = None) -
             rows = con.run(sql, **params)
             names = [c["name"] for c in con.columns] if con.columns else []
             return rows or [], names
-        except InterfaceError:
+        except (InterfaceError, OSError, DatabaseError) as error:
+            if not _connection_lost(error):
+                raise
             close()
             if attempt == 2 or not retry_safe:
                 raise DatabaseUnavailable() from None
@@ -165,15 +175,19 @@ def transaction() -> Iterator[None]:
         _local.depth = 0
         con = getattr(_local, "con", None)
         if con is not None:
-            with contextlib.suppress(InterfaceError, DatabaseError):
+            try:
                 con.run("ROLLBACK")
+            except (InterfaceError, OSError, DatabaseError):
+                close()
         raise
     _local.depth = 0
     try:
         connection().run("COMMIT")
-    except InterfaceError:
+    except (InterfaceError, OSError, DatabaseError) as error:
         close()
-        raise DatabaseUnavailable() from None
+        if _connection_lost(error):
+            raise DatabaseUnavailable() from None
+        raise
 
 
 def sqlstate(error: DatabaseError) -> tuple[str | None, str | None]:

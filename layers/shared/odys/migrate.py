@@ -24,12 +24,12 @@ def migration_files() -> list[Path]:
 
 
 def apply_pending() -> list[str]:
-    db.run("""CREATE TABLE IF NOT EXISTS schema_migrations (
-                  name text PRIMARY KEY,
-                  checksum text NOT NULL,
-                  applied_at timestamptz NOT NULL DEFAULT now())""")
     db.run("SELECT pg_advisory_lock(:key)", key=_LOCK_KEY)
     try:
+        db.run("""CREATE TABLE IF NOT EXISTS schema_migrations (
+                      name text PRIMARY KEY,
+                      checksum text NOT NULL,
+                      applied_at timestamptz NOT NULL DEFAULT now())""")
         done = {name: checksum for name, checksum in db.run("SELECT name, checksum FROM schema_migrations")}
         applied: list[str] = []
         for path in migration_files():

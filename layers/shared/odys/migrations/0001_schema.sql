@@ -103,7 +103,7 @@ CREATE TABLE appointments (
     ) WHERE (status IN ('pending', 'confirmed'))
 );
 CREATE INDEX appointments_professional_starts ON appointments (professional_id, starts_at);
-CREATE INDEX appointments_client ON appointments (client_id, starts_at);
+CREATE INDEX appointments_client ON appointments (client_id, professional_id, starts_at);
 CREATE INDEX appointments_recurring ON appointments (recurring_schedule_id) WHERE recurring_schedule_id IS NOT NULL;
 CREATE INDEX appointments_reminder_due ON appointments (starts_at)
     WHERE status IN ('pending', 'confirmed') AND reminder_sent_at IS NULL;
