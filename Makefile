@@ -24,7 +24,7 @@ build: $(SAM_VENV)/bin/sam
 	$(SAM) build
 
 deploy: build
-	$(SAM) deploy --config-env $(STAGE) --parameter-overrides DeployVersion=$$(git rev-parse --short HEAD)
+	$(SAM) deploy --config-env $(STAGE)
 
 bench: bootstrap
 	.venv/bin/python -m benchmarks.coldstart
