@@ -32,6 +32,7 @@ def _configure_environment() -> None:
     os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
     os.environ.setdefault("APP_BASE_URL", "http://localhost:5173")
+    os.environ.setdefault("BOOKING_TOKEN_SECRET", "odys-dev-booking-secret-0123456789")
 
 
 class Gateway(BaseHTTPRequestHandler):
@@ -120,6 +121,19 @@ def main() -> None:
             double.start(redis_server.url, token=token)
             stops.append(double.stop)
             os.environ["UPSTASH_REDIS_REST_URL"], os.environ["UPSTASH_REDIS_REST_TOKEN"] = double.url, token
+        if not os.environ.get("STRIPE_SECRET_KEY"):  # the local Stripe double; its pages deliver signed webhooks
+            from devtools.stripe_double import StripeDouble
+
+            prices = {"price_dev_basic": 2990, "price_dev_pro": 5990, "price_dev_premium": 9990}
+            stripe_double = StripeDouble(api_key="sk_test_odys_dev", prices=prices,
+                                         webhook_url=f"http://127.0.0.1:{os.environ.get('PORT', '3000')}"
+                                                     "/api/stripe/webhook",
+                                         webhook_secret="whsec_odys_dev").start()
+            stops.append(stripe_double.stop)
+            os.environ.update({"STRIPE_SECRET_KEY": "sk_test_odys_dev", "STRIPE_API_BASE": stripe_double.url,
+                               "STRIPE_WEBHOOK_SECRET": "whsec_odys_dev"})
+            for plan_name in ("basic", "pro", "premium"):
+                os.environ.setdefault(f"STRIPE_PRICE_{plan_name.upper()}", f"price_dev_{plan_name}")
         from odys import migrate
 
         applied = migrate.apply_pending()

@@ -159,4 +159,8 @@ def delete(user_id: str, data: AccountDelete) -> None:
     if data.confirm.strip().lower() != professional["slug"]:
         raise BadRequest("Type your booking address (slug) exactly to confirm the deletion.",
                          code="confirmation_mismatch")
+    if professional["stripe_subscription_id"]:
+        from odys import billing  # lazy: stripe is loaded only when there is a subscription to cancel
+
+        billing.cancel_subscription(professional["stripe_subscription_id"])  # 502 on failure: nothing deleted
     store.delete(professional["id"])

@@ -1,0 +1,16 @@
+"""/api/stripe/webhook — Stripe events (POST, verified by the Stripe-Signature header; no token, no rate limit)."""
+
+from odys import billing_events
+from odys.http import create_app, json_response, lambda_handler_for
+
+app = create_app()
+
+
+@app.post("/api/stripe/webhook")
+def receive_stripe_event():
+    event = billing_events.verify(billing_events.raw_body(app.current_event),
+                                  app.current_event.headers.get("stripe-signature"))
+    return json_response(200, billing_events.process(event))
+
+
+lambda_handler = lambda_handler_for(app)

@@ -1,0 +1,64 @@
+"""PIX "copia e cola" and QR code for one appointment (client -> professional, paid off-platform).
+
+    appointment_pix.for_user(user_id, appointment_id)
+    # -> {"appointmentId": "...", "payload": "000201...6304ABCD", "qrSvg": "<svg ...", "txid": "3F2A...", "amountCents": 15000}
+
+Who may see it: the professional who owns the appointment and the appointment's client user
+(``clients.user_id``); anyone else gets 404, as for an appointment that does not exist.
+
+The txid is generated once per appointment (:func:`odys.pix.new_txid`) and stored in ``appointments.pix_txid``,
+so every later request shows the same code and a payment can be reconciled. A price of 0 gives a code without an
+amount (the payer types it; ``amountCents`` is null): free or "to be agreed" sessions can still be paid by PIX.
+Marking an appointment paid is ``PATCH /api/appointments/{id}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from odys import db, pix
+from odys.errors import Conflict, NotFound
+from odys.http import path_uuid
+from odys.store import appointment_pix as store
+
+
+def _txid(appointment_id: str, current: str | None) -> str:
+    if current:
+        return current
+    for attempt in (1, 2):
+        try:
+            txid = store.claim_txid(appointment_id, pix.new_txid())
+        except db.DatabaseError as error:
+            if db.sqlstate(error)[0] != "23505" or attempt == 2:
+                raise
+            continue
+        if txid is None:  # deleted meanwhile
+            raise NotFound("appointment")
+        return txid
+    raise AssertionError("unreachable")
+
+
+def _merchant_name(row: dict[str, Any]) -> str:
+    """The name on the code: the professional's name in ASCII, or the booking slug when nothing of it is left."""
+    return row["professional_name"] if pix.fold_ascii(row["professional_name"] or "") else row["professional_slug"]
+
+
+def _merchant_city(row: dict[str, Any]) -> str:
+    return row["city"] if row["city"] and pix.fold_ascii(row["city"]) else "Brasil"
+
+
+def for_user(user_id: str, appointment_id: str) -> dict[str, Any]:
+    """The appointment's BR Code for its professional or its client; 404 for anyone else."""
+    appointment_id = path_uuid(appointment_id, "appointment")
+    row = store.visible_to(appointment_id, user_id)
+    if row is None:
+        raise NotFound("appointment")
+    if not row["pix_key"]:
+        raise Conflict("pix_key_missing", "This professional has not registered a PIX key yet, so there is no PIX "
+                       "code for this appointment.")
+    txid = _txid(appointment_id, row["pix_txid"])
+    amount = row["price"] or None
+    payload = pix.build_pix_payload(row["pix_key"], _merchant_name(row), _merchant_city(row), amount_cents=amount,
+                                    txid=txid)
+    return {"appointmentId": appointment_id, "payload": payload, "qrSvg": pix.qr_svg(payload), "txid": txid,
+            "amountCents": amount, "paymentStatus": row["payment_status"]}

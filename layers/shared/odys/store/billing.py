@@ -1,0 +1,53 @@
+"""SQL for Stripe billing state on professionals and the processed-event ledger (``stripe_events``).
+
+    with db.transaction():
+        if billing.record_event("evt_123", "checkout.session.completed"):      # False: seen before
+            row = billing.lock_professional(professional_id=pid)              # FOR UPDATE: one event at a time
+            billing.apply_subscription(pid, plan="pro", customer_id="cus_1", subscription_id="sub_1", state_at=t)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from odys import db
+
+STATE_COLUMNS = "id, plan, stripe_customer_id, stripe_subscription_id, stripe_state_at, trial_ends_at"
+
+
+def record_event(event_id: str, event_type: str) -> bool:
+    """Record a Stripe event id; False when it was already recorded (then it must not be processed again)."""
+    return bool(db.run("INSERT INTO stripe_events (id, type) VALUES (:id, :type) ON CONFLICT (id) DO NOTHING "
+                       "RETURNING id", id=event_id, type=event_type))
+
+
+def lock_professional(*, professional_id: str | None = None, customer_id: str | None = None,
+                      subscription_id: str | None = None) -> dict[str, Any] | None:
+    """The billing state of the first professional matched by id, then customer, then subscription (row locked)."""
+    for column, value in (("id", professional_id), ("stripe_customer_id", customer_id),
+                          ("stripe_subscription_id", subscription_id)):
+        if value:
+            row = db.one(f"SELECT {STATE_COLUMNS} FROM professionals WHERE {column} = :value FOR UPDATE", value=value)
+            if row is not None:
+                return row
+    return None
+
+
+def link_customer(professional_id: str, customer_id: str) -> str | None:
+    """Store the Stripe customer id unless one is stored already; returns the id that is stored (None: no row)."""
+    rows = db.run("UPDATE professionals SET stripe_customer_id = :cid, updated_at = now() "
+                  "WHERE id = :id AND stripe_customer_id IS NULL RETURNING stripe_customer_id",
+                  id=professional_id, cid=customer_id)
+    if rows:
+        return rows[0][0]
+    return db.scalar("SELECT stripe_customer_id FROM professionals WHERE id = :id", id=professional_id)
+
+
+def apply_subscription(professional_id: str, *, plan: str | None, customer_id: str | None,
+                       subscription_id: str | None, state_at: dt.datetime) -> None:
+    """Apply a subscription state: plan (None keeps it), subscription id (None clears it), newest state time."""
+    db.run("UPDATE professionals SET plan = COALESCE(CAST(:plan AS text), plan), "
+           "stripe_customer_id = COALESCE(stripe_customer_id, CAST(:cid AS text)), stripe_subscription_id = :sid, "
+           "stripe_state_at = GREATEST(stripe_state_at, CAST(:at AS timestamptz)), updated_at = now() WHERE id = :id",
+           id=professional_id, plan=plan, cid=customer_id, sid=subscription_id, at=state_at)
