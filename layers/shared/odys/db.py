@@ -25,7 +25,7 @@ import os
 import ssl
 import threading
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pg8000.native import Connection, DatabaseError, InterfaceError
@@ -33,7 +33,8 @@ from pg8000.native import Connection, DatabaseError, InterfaceError
 from odys import config
 from odys.errors import ServiceUnavailable
 
-__all__ = ["DatabaseError", "DatabaseUnavailable", "all", "one", "run", "transaction", "connection", "close", "sqlstate"]
+__all__ = ["DatabaseError", "DatabaseUnavailable", "after_transaction", "all", "close", "connection", "one", "run",
+           "scalar", "sqlstate", "transaction"]
 
 _local = threading.local()  # Lambda runs one request at a time; the local dev server runs threads
 
@@ -157,6 +158,29 @@ def scalar(sql: str, **params: Any) -> Any:
     return rows[0][0] if rows else None
 
 
+def after_transaction(action: Callable[[], Any]) -> None:
+    """Run ``action`` once the current transaction has ended, committed or rolled back (now, outside one).
+
+    For a record that must survive the failure it reports, e.g. the plan-limit notice written when a creation is
+    refused: the refusal rolls the creation back, the notice is written after it. Errors of ``action`` are logged
+    and swallowed: they never replace the outcome of the transaction.
+    """
+    if _in_transaction():
+        _local.after.append(action)
+    else:
+        _run_after([action])
+
+
+def _run_after(actions: list[Callable[[], Any]]) -> None:
+    for action in actions:
+        try:
+            action()
+        except Exception:  # noqa: BLE001 - a follow-up must not change the request's outcome
+            from odys.log import logger
+
+            logger.exception("after-transaction action failed")
+
+
 @contextlib.contextmanager
 def transaction() -> Iterator[None]:
     """A transaction; nested calls join the outer one. Rolls back on any exception."""
@@ -169,6 +193,7 @@ def transaction() -> Iterator[None]:
         return
     _rows("START TRANSACTION", {}, retry_safe=True)
     _local.depth = 1
+    _local.after = []
     try:
         yield
     except BaseException:
@@ -179,15 +204,18 @@ def transaction() -> Iterator[None]:
                 con.run("ROLLBACK")
             except (InterfaceError, OSError, DatabaseError):
                 close()
+        _run_after(_local.__dict__.pop("after", []))
         raise
     _local.depth = 0
     try:
         connection().run("COMMIT")
     except (InterfaceError, OSError, DatabaseError) as error:
         close()
+        _local.__dict__.pop("after", None)
         if _connection_lost(error):
             raise DatabaseUnavailable() from None
         raise
+    _run_after(_local.__dict__.pop("after", []))
 
 
 def sqlstate(error: DatabaseError) -> tuple[str | None, str | None]:

@@ -8,7 +8,7 @@
 
 Locking the professional's row makes the count-then-insert exact under concurrency: two bookings racing for the
 last free place of the month cannot both pass. Reaching a limit also leaves the professional an in-app notice,
-once per month (``msgPlanLimitReached``).
+once per month (``msgPlanLimitReached``), written after the transaction so the refusal's rollback keeps it.
 """
 
 from __future__ import annotations
@@ -35,10 +35,12 @@ def _refuse(professional: dict[str, Any], limit: Literal["clients", "appointment
     current = plans.effective_plan(professional["plan"], professional["trial_ends_at"])
     required = plans.plan_allowing(limit, count + 1)
     label = "clients" if limit == "clients" else "appointments this month"
-    notify_professional(professional["id"], "plan_limit_reached", "Limite do plano atingido",
-                        f"Seu plano {plans.PLANS[current].label} chegou ao limite de {label}. "
-                        f"Faça upgrade para continuar recebendo agendamentos.",
-                        dedupe_key=f"plan-limit:{professional['id']}:{limit}:{month_key}")
+    # Written after the caller's transaction ends: the refusal rolls that transaction back, the notice stays.
+    db.after_transaction(lambda: notify_professional(
+        professional["id"], "plan_limit_reached", "Limite do plano atingido",
+        f"Seu plano {plans.PLANS[current].label} chegou ao limite de {label}. "
+        f"Faça upgrade para continuar recebendo agendamentos.",
+        dedupe_key=f"plan-limit:{professional['id']}:{limit}:{month_key}"))
     raise PlanLimitReached(label, current_plan=current, required_plan=required)
 
 

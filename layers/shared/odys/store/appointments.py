@@ -49,3 +49,149 @@ def count_in_month(professional_id: str, timezone: str, month_of: dt.datetime) -
         "AND starts_at < ((date_trunc('month', CAST(:at AS timestamptz) AT TIME ZONE :tz) + interval '1 month') "
         "AT TIME ZONE :tz)",
         pid=professional_id, tz=timezone, at=month_of)
+
+
+# --- issue 3 (B): the professional's agenda, edits, series occurrences and client history ------------------
+
+DETAIL_COLUMNS = """a.id, a.client_id, c.name AS client_name, c.phone AS client_phone, a.recurring_schedule_id,
+    a.starts_at, a.ends_at, a.status, a.payment_status, a.price, a.notes, a.reminder_sent_at, a.created_at,
+    a.updated_at"""
+_DETAIL_FROM = "appointments a JOIN clients c ON c.id = a.client_id AND c.professional_id = a.professional_id"
+UPDATABLE = frozenset({"status", "payment_status", "starts_at", "ends_at", "price", "notes", "reminder_sent_at"})
+_SAVEPOINT = "appointment_insert"
+
+
+def details(professional_id: str, appointment_ids: list[str]) -> list[dict[str, Any]]:
+    """Appointments with their client's name and phone (``DETAIL_COLUMNS``), in start order."""
+    if not appointment_ids:
+        return []
+    return db.all(f"SELECT {DETAIL_COLUMNS} FROM {_DETAIL_FROM} WHERE a.professional_id = :pid "
+                  f"AND a.id = ANY(CAST(:ids AS uuid[])) ORDER BY a.starts_at, a.id",
+                  pid=professional_id, ids=[str(i) for i in appointment_ids])
+
+
+def detail(professional_id: str, appointment_id: str) -> dict[str, Any] | None:
+    rows = details(professional_id, [appointment_id])
+    return rows[0] if rows else None
+
+
+def page_for_professional(professional_id: str, *, limit: int, starts_from: dt.datetime | None = None,
+                          starts_before: dt.datetime | None = None, statuses: list[str] | None = None,
+                          client_id: str | None = None,
+                          after: tuple[dt.datetime, str] | None = None) -> list[dict[str, Any]]:
+    """Up to ``limit`` appointments in (starts_at, id) order, after the keyset ``after`` when given."""
+    where = ["a.professional_id = :pid"]
+    params: dict[str, Any] = {"pid": professional_id, "limit": limit}
+    if starts_from is not None:
+        where.append("a.starts_at >= :starts_from")
+        params["starts_from"] = starts_from
+    if starts_before is not None:
+        where.append("a.starts_at < :starts_before")
+        params["starts_before"] = starts_before
+    if statuses:
+        where.append("a.status = ANY(CAST(:statuses AS text[]))")
+        params["statuses"] = list(statuses)
+    if client_id is not None:
+        where.append("a.client_id = CAST(:client_id AS uuid)")
+        params["client_id"] = client_id
+    if after is not None:
+        where.append("(a.starts_at, a.id) > (CAST(:after_starts AS timestamptz), CAST(:after_id AS uuid))")
+        params.update(after_starts=after[0], after_id=after[1])
+    return db.all(f"SELECT {DETAIL_COLUMNS} FROM {_DETAIL_FROM} WHERE {' AND '.join(where)} "
+                  f"ORDER BY a.starts_at, a.id LIMIT :limit", **params)
+
+
+def for_update(professional_id: str, appointment_id: str) -> dict[str, Any] | None:
+    """The appointment row, locked until the end of the transaction."""
+    return db.one(f"SELECT {COLUMNS} FROM appointments WHERE professional_id = :pid AND id = :id FOR UPDATE",
+                  pid=professional_id, id=appointment_id)
+
+
+def update_fields(professional_id: str, appointment_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+    """Apply ``changes`` (keys in ``UPDATABLE``); None when absent; :class:`SlotTaken` on overlap (the database)."""
+    names = sorted(set(changes) & UPDATABLE)
+    assignments = ", ".join([*(f"{n} = :{n}" for n in names), "updated_at = now()"])
+    try:
+        return db.one(f"UPDATE appointments SET {assignments} WHERE professional_id = :pid AND id = :id "
+                      f"RETURNING {COLUMNS}", pid=professional_id, id=appointment_id, **{n: changes[n] for n in names})
+    except db.DatabaseError as error:
+        if db.sqlstate(error) == ("23P01", "appointments_no_overlap"):
+            raise SlotTaken() from None
+        raise
+
+
+def delete_one(professional_id: str, appointment_id: str) -> bool:
+    return bool(db.run("DELETE FROM appointments WHERE professional_id = :pid AND id = :id RETURNING id",
+                       pid=professional_id, id=appointment_id))
+
+
+def insert_in_savepoint(professional_id: str, client_id: str, starts_at: dt.datetime, ends_at: dt.datetime,
+                        **fields: Any) -> dict[str, Any] | None:
+    """:func:`insert` inside a SAVEPOINT: None when the slot is taken, and the transaction stays usable.
+
+    Lets one transaction insert many rows (a series' occurrences) and skip the ones that collide.
+    """
+    db.run(f"SAVEPOINT {_SAVEPOINT}")
+    try:
+        row = insert(professional_id, client_id, starts_at, ends_at, **fields)
+    except SlotTaken:
+        db.run(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+        return None
+    db.run(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+    return row
+
+
+def series_starts(schedule_id: str, starts_from: dt.datetime, starts_before: dt.datetime) -> set[dt.datetime]:
+    """Start instants of the occurrences a series already has in [starts_from, starts_before), any status."""
+    rows = db.run("SELECT starts_at FROM appointments WHERE recurring_schedule_id = :sid "
+                  "AND starts_at >= :starts_from AND starts_at < :starts_before",
+                  sid=schedule_id, starts_from=starts_from, starts_before=starts_before)
+    return {row[0] for row in rows}
+
+
+def delete_future_replaceable(professional_id: str, schedule_id: str, after: dt.datetime) -> int:
+    """Delete a series' occurrences starting after ``after`` that are still active and have no payment recorded.
+
+    Completed, cancelled and no-show occurrences, and any with a payment status other than ``unpaid``, stay.
+    """
+    return len(db.run("DELETE FROM appointments WHERE professional_id = :pid AND recurring_schedule_id = :sid "
+                      "AND starts_at > :after AND status IN ('pending', 'confirmed') AND payment_status = 'unpaid' "
+                      "RETURNING id", pid=professional_id, sid=schedule_id, after=after))
+
+
+def client_past(professional_id: str, client_id: str, before: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    """The client's latest appointments that started before ``before`` (any status), newest first."""
+    return db.all(f"SELECT {DETAIL_COLUMNS} FROM {_DETAIL_FROM} WHERE a.professional_id = :pid "
+                  f"AND a.client_id = :cid AND a.starts_at < :before ORDER BY a.starts_at DESC, a.id DESC "
+                  f"LIMIT :limit", pid=professional_id, cid=client_id, before=before, limit=limit)
+
+
+def client_upcoming(professional_id: str, client_id: str, since: dt.datetime, limit: int) -> list[dict[str, Any]]:
+    """The client's next active (pending/confirmed) appointments from ``since`` on, soonest first."""
+    return db.all(f"SELECT {DETAIL_COLUMNS} FROM {_DETAIL_FROM} WHERE a.professional_id = :pid "
+                  f"AND a.client_id = :cid AND a.starts_at >= :since AND a.status IN ('pending', 'confirmed') "
+                  f"ORDER BY a.starts_at, a.id LIMIT :limit", pid=professional_id, cid=client_id, since=since,
+                  limit=limit)
+
+
+def client_totals(professional_id: str, client_id: str) -> dict[str, int]:
+    """Counts by status, cents paid, and cents due (completed or no-show, payment unpaid or pending)."""
+    row = db.one(
+        "SELECT count(*) FILTER (WHERE status = 'pending') AS pending, "
+        "count(*) FILTER (WHERE status = 'confirmed') AS confirmed, "
+        "count(*) FILTER (WHERE status = 'completed') AS completed, "
+        "count(*) FILTER (WHERE status = 'cancelled') AS cancelled, "
+        "count(*) FILTER (WHERE status = 'no_show') AS no_show, "
+        "coalesce(sum(price) FILTER (WHERE payment_status = 'paid'), 0) AS paid, "
+        "coalesce(sum(price) FILTER (WHERE status IN ('completed', 'no_show') "
+        "AND payment_status IN ('unpaid', 'pending')), 0) AS due "
+        "FROM appointments WHERE professional_id = :pid AND client_id = :cid", pid=professional_id, cid=client_id)
+    assert row is not None
+    return {key: int(value) for key, value in row.items()}
+
+
+def series_upcoming(professional_id: str, schedule_id: str, after: dt.datetime) -> list[dict[str, Any]]:
+    """A series' occurrences starting after ``after`` (any status), with client details, in start order."""
+    return db.all(f"SELECT {DETAIL_COLUMNS} FROM {_DETAIL_FROM} WHERE a.professional_id = :pid "
+                  f"AND a.recurring_schedule_id = :sid AND a.starts_at > :after ORDER BY a.starts_at, a.id",
+                  pid=professional_id, sid=schedule_id, after=after)

@@ -28,3 +28,47 @@ def insert(professional_id: str, name: str, phone: str, email: str | None) -> di
 
 def count(professional_id: str) -> int:
     return db.scalar("SELECT count(*) FROM clients WHERE professional_id = :pid", pid=professional_id)
+
+
+# --- issue 3 (B): search, edit and delete from the professional's client list -------------------------------
+
+UPDATABLE = frozenset({"name", "phone", "email"})
+
+
+def search_page(professional_id: str, *, now: Any, limit: int, offset: int, name_pattern: str | None = None,
+                phone_digits: str | None = None) -> list[dict[str, Any]]:
+    """A page of clients by name (then id), each with ``next_appointment_at`` (next active one from ``now``).
+
+    ``name_pattern`` is an ILIKE pattern compared without accents; ``phone_digits`` matches anywhere in the phone.
+    Given both, a client matching either is returned.
+    """
+    params: dict[str, Any] = {"pid": professional_id, "now": now, "limit": limit, "offset": offset}
+    matches = []
+    if name_pattern is not None:
+        matches.append("unaccent(c.name) ILIKE unaccent(CAST(:name_pattern AS text))")
+        params["name_pattern"] = name_pattern
+    if phone_digits:
+        matches.append("c.phone LIKE :phone_pattern")
+        params["phone_pattern"] = f"%{phone_digits}%"
+    where = "c.professional_id = :pid" + (f" AND ({' OR '.join(matches)})" if matches else "")
+    columns = ", ".join(f"c.{name.strip()}" for name in COLUMNS.split(","))
+    return db.all(
+        f"SELECT {columns}, (SELECT min(a.starts_at) FROM appointments a WHERE a.client_id = c.id "
+        f"AND a.professional_id = c.professional_id AND a.status IN ('pending', 'confirmed') "
+        f"AND a.starts_at >= :now) AS next_appointment_at FROM clients c WHERE {where} "
+        f"ORDER BY lower(c.name), c.id LIMIT :limit OFFSET :offset", **params)
+
+
+def update_fields(professional_id: str, client_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+    """Apply ``changes`` (name, phone, email); None when absent. A taken phone raises the unique violation
+    (``db.DatabaseError`` 23505 ``clients_phone_per_professional``)."""
+    names = sorted(set(changes) & UPDATABLE)
+    assignments = ", ".join([*(f"{n} = :{n}" for n in names), "updated_at = now()"])
+    return db.one(f"UPDATE clients SET {assignments} WHERE professional_id = :pid AND id = :id RETURNING {COLUMNS}",
+                  pid=professional_id, id=client_id, **{n: changes[n] for n in names})
+
+
+def delete_one(professional_id: str, client_id: str) -> bool:
+    """Delete a client; their appointments, notes, series and messages go with them (ON DELETE CASCADE)."""
+    return bool(db.run("DELETE FROM clients WHERE professional_id = :pid AND id = :id RETURNING id",
+                       pid=professional_id, id=client_id))

@@ -1,0 +1,388 @@
+"""Use cases of the professional's agenda: list, create manually, read, change (status, payment, time), delete.
+
+    appointments.list_page(user_id, AppointmentQuery.model_validate({"from": "2026-11-01", "to": "2026-11-30"}))
+    # -> {"appointments": [{"id", "client": {...}, "startsAt", "endsAt", "status", ...}], "nextCursor": None}
+    appointments.create(user_id, AppointmentCreate(client_id=cid, starts_at=...))   # 409 slot_taken, 402 limit
+    appointments.update(user_id, appointment_id, AppointmentUpdate(status="completed", payment_status="paid"))
+    appointments.delete(user_id, appointment_id)
+
+Rules:
+
+- **Overlap** is decided by the database (exclusion constraint on active appointments): a manual creation, a
+  reschedule or a re-activation that collides answers 409 ``slot_taken``.
+- **Plan limits**: creating, re-activating, or moving an appointment into another month runs, in one
+  transaction, ``limits.lock_professional`` then ``limits.ensure_appointment_capacity`` (402).
+- **Status transitions** follow :data:`TRANSITIONS`; setting the current status again is a no-op. Anything
+  else is 409 ``invalid_status_transition`` listing the allowed targets.
+- **Payment status** may change freely, except that ``refunded`` requires a payment (``paid``) first.
+- **Rescheduling** (``startsAt``, ``endsAt`` or ``durationMinutes``) applies only to appointments that are (or
+  become, in the same request) pending or confirmed; it clears ``reminderSentAt`` so the reminder goes out again.
+- **Listing** is ordered by ``startsAt`` (then id) and paginated by an opaque keyset ``cursor``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import AwareDatetime, BeforeValidator, Field, PlainValidator, model_validator
+from pydantic.alias_generators import to_camel
+
+from odys import clock, db, limits, pagination
+from odys.account import current
+from odys.errors import Conflict, NotFound, ValidationFailed
+from odys.fields import ApiModel, Cents
+from odys.log import logger
+from odys.store import appointments as store
+from odys.store import clients as clients_store
+
+UTC = dt.timezone.utc
+Status = Literal["pending", "confirmed", "completed", "cancelled", "no_show"]
+PaymentStatus = Literal["unpaid", "pending", "paid", "refunded", "waived"]
+ACTIVE: frozenset[str] = frozenset({"pending", "confirmed"})
+MAX_DURATION_MINUTES = 480
+
+# Status changes a professional may make (same status = no-op). Cancelled can be re-activated when the slot is
+# still free (the database decides) and the plan has room; completed and no_show may only correct each other.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "pending": ("confirmed", "completed", "cancelled", "no_show"),
+    "confirmed": ("completed", "cancelled", "no_show"),
+    "cancelled": ("pending", "confirmed"),
+    "completed": ("no_show",),
+    "no_show": ("completed",),
+}
+
+Minutes = Annotated[int, Field(ge=5, le=MAX_DURATION_MINUTES, strict=True)]
+Notes = Annotated[str, Field(max_length=2000)]
+
+
+def _date_or_instant(value: object) -> dt.date:
+    """A query bound: ``YYYY-MM-DD`` (a local date) or an ISO 8601 date-time with an offset (an instant)."""
+    if not isinstance(value, str):
+        raise ValueError("expected YYYY-MM-DD or an ISO 8601 date-time with offset")
+    text = value.strip()
+    if len(text) > 10:  # an unencoded "+" in a query string arrives as a space: 10:00:00 03:00 -> 10:00:00+03:00
+        text = text.replace(" ", "+")
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        instant = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError("expected YYYY-MM-DD or an ISO 8601 date-time with offset, e.g. 2026-11-02T09:00:00-03:00") \
+            from None
+    if instant.tzinfo is None:
+        raise ValueError("a date-time needs an offset (Z or -03:00)")
+    return instant.astimezone(UTC)
+
+
+def _status_list(value: object) -> object:
+    """``status=pending,confirmed`` (repeated parameters arrive joined by commas) -> ["pending", "confirmed"]."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+DateOrInstant = Annotated[dt.date, PlainValidator(_date_or_instant)]
+
+
+class AppointmentQuery(ApiModel):
+    """``GET /api/appointments`` query: ``from``/``to`` (dates are local and ``to`` includes its whole day;
+    date-times are instants and ``to`` is exclusive), ``status`` (one or several, comma-separated),
+    ``clientId``, ``limit`` (1-200, default 50) and ``cursor`` (the ``nextCursor`` of the previous page)."""
+
+    from_: DateOrInstant | None = Field(default=None, alias="from")
+    to: DateOrInstant | None = None
+    status: Annotated[list[Status], BeforeValidator(_status_list), Field(min_length=1, max_length=5)] | None = None
+    client_id: uuid.UUID | None = None
+    limit: int = Field(default=pagination.DEFAULT_LIMIT, ge=1, le=pagination.MAX_LIMIT)
+    cursor: str | None = Field(default=None, max_length=500)
+
+
+class _Timing(ApiModel):
+    @model_validator(mode="after")
+    def _one_end(self) -> "_Timing":
+        if getattr(self, "ends_at", None) is not None and getattr(self, "duration_minutes", None) is not None:
+            raise ValueError("send endsAt or durationMinutes, not both")
+        return self
+
+
+class AppointmentCreate(_Timing):
+    """``POST /api/appointments``: duration defaults to the professional's session duration, price to their
+    session price, status to ``confirmed``."""
+
+    client_id: uuid.UUID
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime | None = None
+    duration_minutes: Minutes | None = None
+    price: Cents | None = None
+    status: Literal["pending", "confirmed"] = "confirmed"
+    notes: Notes | None = None
+
+
+class AppointmentUpdate(_Timing):
+    """``PATCH /api/appointments/{id}``: any subset; ``notes: null`` clears the notes."""
+
+    status: Status | None = None
+    payment_status: PaymentStatus | None = None
+    starts_at: AwareDatetime | None = None
+    ends_at: AwareDatetime | None = None
+    duration_minutes: Minutes | None = None
+    price: Cents | None = None
+    notes: Notes | None = None
+
+
+NOT_NULL = frozenset({"status", "payment_status", "starts_at", "ends_at", "duration_minutes", "price"})
+
+
+# --- views ---------------------------------------------------------------------------------------------------
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
+def view(row: dict[str, Any]) -> dict[str, Any]:
+    """An appointment as the professional sees it (a row with ``store.appointments.DETAIL_COLUMNS``).
+
+    ``startsAt``/``endsAt`` are UTC ISO 8601; ``price`` is in cents.
+    """
+    return {
+        "id": str(row["id"]),
+        "client": {"id": str(row["client_id"]), "name": row["client_name"], "phone": row["client_phone"]},
+        "recurringScheduleId": str(row["recurring_schedule_id"]) if row["recurring_schedule_id"] else None,
+        "startsAt": _utc(row["starts_at"]), "endsAt": _utc(row["ends_at"]),
+        "durationMinutes": int((row["ends_at"] - row["starts_at"]).total_seconds() // 60),
+        "status": row["status"], "paymentStatus": row["payment_status"], "price": row["price"],
+        "notes": row["notes"], "reminderSentAt": _utc(row["reminder_sent_at"]),
+        "createdAt": row["created_at"], "updatedAt": row["updated_at"],
+    }
+
+
+def _detail_view(professional_id: str, appointment_id: str) -> dict[str, Any]:
+    row = store.detail(professional_id, appointment_id)
+    if row is None:
+        raise NotFound("appointment")
+    return view(row)
+
+
+# --- list ------------------------------------------------------------------------------------------------------
+
+def local_day_start(day: dt.date, timezone: str) -> dt.datetime:
+    """The UTC instant a local calendar day begins (DST-safe).
+
+    >>> local_day_start(dt.date(2026, 11, 2), "America/Sao_Paulo").isoformat()
+    '2026-11-02T03:00:00+00:00'
+    """
+    return dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+
+
+def _bound(value: dt.date | None, timezone: str, *, end: bool) -> dt.datetime | None:
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return local_day_start(value + dt.timedelta(days=1) if end else value, timezone)
+
+
+def _range(query: AppointmentQuery, timezone: str) -> tuple[dt.datetime | None, dt.datetime | None]:
+    starts_from, starts_before = _bound(query.from_, timezone, end=False), _bound(query.to, timezone, end=True)
+    if starts_from is not None and starts_before is not None and starts_from >= starts_before:
+        raise ValidationFailed("The range is empty: to must be after from.", errors=[
+            {"field": "to", "message": "must be after from (a date includes its whole day)", "code": "invalid_range"}])
+    return starts_from, starts_before
+
+
+def _after(cursor: str | None) -> tuple[dt.datetime, str] | None:
+    if cursor is None:
+        return None
+    data = pagination.decode("appointments", cursor)
+    try:
+        return dt.datetime.fromisoformat(data["s"]), str(uuid.UUID(data["i"]))
+    except (KeyError, TypeError, ValueError):
+        raise pagination.invalid_cursor() from None
+
+
+def _next_cursor(rows: list[dict[str, Any]], more: bool) -> str | None:
+    if not more:
+        return None
+    last = rows[-1]
+    return pagination.encode("appointments", {"s": _utc(last["starts_at"]).isoformat(), "i": str(last["id"])})
+
+
+def list_page(user_id: str, query: AppointmentQuery, now: dt.datetime | None = None) -> dict[str, Any]:
+    """A page of the professional's appointments in start order, filtered by range, status and client.
+
+    Extends the horizon of the professional's recurring series first (``recurring.extend_horizons``), so an
+    agenda opened weeks later already shows the coming occurrences.
+    """
+    from odys import recurring  # recurring builds on this module
+
+    professional = current(user_id)
+    pid = str(professional["id"])
+    recurring.extend_horizons(now or clock.now(), professional_id=pid)
+    starts_from, starts_before = _range(query, professional["timezone"])
+    rows = store.page_for_professional(
+        pid, limit=query.limit + 1, starts_from=starts_from, starts_before=starts_before, statuses=query.status,
+        client_id=str(query.client_id) if query.client_id else None, after=_after(query.cursor))
+    items, more = pagination.split(rows, query.limit)
+    return {"appointments": [view(r) for r in items], "nextCursor": _next_cursor(items, more)}
+
+
+def get(user_id: str, appointment_id: str) -> dict[str, Any]:
+    return _detail_view(str(current(user_id)["id"]), appointment_id)
+
+
+# --- create ----------------------------------------------------------------------------------------------------
+
+def _end(starts_at: dt.datetime, ends_at: dt.datetime | None, duration_minutes: int | None,
+         default_minutes: int) -> dt.datetime:
+    """The end instant from ``endsAt`` or ``durationMinutes`` (else ``default_minutes``), validated."""
+    end = ends_at.astimezone(UTC) if ends_at is not None else \
+        starts_at + dt.timedelta(minutes=duration_minutes or default_minutes)
+    if end <= starts_at:
+        raise ValidationFailed("An appointment must end after it starts.", errors=[
+            {"field": "endsAt", "message": "must be after startsAt", "code": "invalid_range"}])
+    if end - starts_at > dt.timedelta(minutes=MAX_DURATION_MINUTES):
+        raise ValidationFailed("An appointment may last at most 8 hours.", errors=[
+            {"field": "endsAt", "message": f"at most {MAX_DURATION_MINUTES} minutes after startsAt",
+             "code": "too_long"}])
+    return end
+
+
+def slot_taken() -> Conflict:
+    return Conflict("slot_taken", "Another active appointment overlaps that time.")
+
+
+def _client_or_404(professional_id: str, client_id: uuid.UUID) -> dict[str, Any]:
+    client = clients_store.get(professional_id, str(client_id))
+    if client is None:
+        raise NotFound("client")
+    return client
+
+
+def create(user_id: str, data: AppointmentCreate, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Create an appointment by hand: plan limit (402) and overlap (409) checked in one transaction."""
+    now = now or clock.now()
+    professional = current(user_id)
+    pid = str(professional["id"])
+    client = _client_or_404(pid, data.client_id)
+    starts_at = data.starts_at.astimezone(UTC)
+    ends_at = _end(starts_at, data.ends_at, data.duration_minutes, professional["session_duration_minutes"])
+    price = data.price if data.price is not None else professional["session_price"]
+    try:
+        with db.transaction():
+            locked = limits.lock_professional(pid)
+            limits.ensure_appointment_capacity(locked, starts_at, now)
+            row = store.insert(pid, str(client["id"]), starts_at, ends_at, status=data.status, price=price,
+                               notes=data.notes)
+    except store.SlotTaken:
+        raise slot_taken() from None
+    except db.DatabaseError as error:
+        if db.sqlstate(error)[0] == "23503":  # the client was deleted meanwhile
+            raise NotFound("client") from None
+        raise
+    logger.info("appointment created", extra={"appointment_id": str(row["id"]), "source": "manual"})
+    return _detail_view(pid, str(row["id"]))
+
+
+# --- update ----------------------------------------------------------------------------------------------------
+
+def reject_nulls(changes: dict[str, Any], not_null: frozenset[str]) -> None:
+    """422 ``null_not_allowed`` naming each field of ``not_null`` that a PATCH body set to null."""
+    nulls = sorted(k for k, v in changes.items() if v is None and k in not_null)
+    if nulls:
+        raise ValidationFailed("Some fields cannot be null.", errors=[
+            {"field": to_camel(name), "message": "may not be null", "code": "null_not_allowed"} for name in nulls])
+
+
+def check_transition(current_status: str, target: str) -> None:
+    """409 ``invalid_status_transition`` unless ``current_status -> target`` is in :data:`TRANSITIONS`.
+
+    >>> check_transition("confirmed", "completed")   # allowed: returns None
+    """
+    if target == current_status or target in TRANSITIONS.get(current_status, ()):
+        return
+    allowed = list(TRANSITIONS.get(current_status, ()))
+    raise Conflict("invalid_status_transition",
+                   f"An appointment that is {current_status} cannot become {target}; allowed: "
+                   f"{', '.join(allowed) or 'none'}.",
+                   extra={"currentStatus": current_status, "requestedStatus": target, "allowedStatuses": allowed})
+
+
+def check_payment_transition(current_status: str, target: str) -> None:
+    """``refunded`` needs a payment first (``paid``); every other payment status may be set freely."""
+    if target == "refunded" and current_status not in ("paid", "refunded"):
+        raise Conflict("invalid_payment_transition", "Only a paid appointment can be refunded.",
+                       extra={"currentPaymentStatus": current_status, "requestedPaymentStatus": target})
+
+
+def _new_times(row: dict[str, Any], changes: dict[str, Any]) -> tuple[dt.datetime, dt.datetime] | None:
+    """(starts_at, ends_at) after the change, or None when the request does not move the appointment."""
+    if not {"starts_at", "ends_at", "duration_minutes"} & set(changes):
+        return None
+    starts_at = changes["starts_at"].astimezone(UTC) if "starts_at" in changes else row["starts_at"]
+    keep_minutes = int((row["ends_at"] - row["starts_at"]).total_seconds() // 60)
+    ends_at = _end(starts_at, changes.get("ends_at"), changes.get("duration_minutes"), keep_minutes)
+    return starts_at, ends_at
+
+
+def _month(instant: dt.datetime, timezone: str) -> str:
+    return instant.astimezone(ZoneInfo(timezone)).strftime("%Y-%m")
+
+
+def _needs_capacity(row: dict[str, Any], status: str, starts_at: dt.datetime, timezone: str) -> bool:
+    """Whether the change adds the appointment to a month's count (re-activation, or a move to another month)."""
+    if status == "cancelled":
+        return False
+    return row["status"] == "cancelled" or _month(row["starts_at"], timezone) != _month(starts_at, timezone)
+
+
+def _column_changes(row: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """Validate the request against the current row; the column values to write."""
+    columns: dict[str, Any] = {k: changes[k] for k in ("status", "payment_status", "price", "notes") if k in changes}
+    if "status" in changes:
+        check_transition(row["status"], changes["status"])
+    if "payment_status" in changes:
+        check_payment_transition(row["payment_status"], changes["payment_status"])
+    times = _new_times(row, changes)
+    if times is not None:
+        status = columns.get("status", row["status"])
+        if status not in ACTIVE:
+            raise Conflict("not_reschedulable", f"Only pending or confirmed appointments can be moved; this one is "
+                           f"{status}.")
+        if times != (row["starts_at"], row["ends_at"]):
+            columns.update(starts_at=times[0], ends_at=times[1], reminder_sent_at=None)
+    return columns
+
+
+def update(user_id: str, appointment_id: str, data: AppointmentUpdate,
+           now: dt.datetime | None = None) -> dict[str, Any]:
+    """Change status, payment status, time, price or notes, all at once or not at all."""
+    now = now or clock.now()
+    changes = data.model_dump(include=data.model_fields_set)
+    reject_nulls(changes, NOT_NULL)
+    pid = str(current(user_id)["id"])
+    try:
+        with db.transaction():
+            professional = limits.lock_professional(pid)
+            row = store.for_update(pid, appointment_id)
+            if row is None:
+                raise NotFound("appointment")
+            columns = _column_changes(row, changes)
+            status = columns.get("status", row["status"])
+            starts_at = columns.get("starts_at", row["starts_at"])
+            if _needs_capacity(row, status, starts_at, professional["timezone"]):
+                limits.ensure_appointment_capacity(professional, starts_at, now)
+            if columns:
+                store.update_fields(pid, appointment_id, columns)
+    except store.SlotTaken:
+        raise slot_taken() from None
+    if columns:
+        logger.info("appointment updated", extra={"appointment_id": appointment_id, "fields": sorted(columns)})
+    return _detail_view(pid, appointment_id)
+
+
+def delete(user_id: str, appointment_id: str) -> None:
+    """Delete the appointment for good (to keep a record, PATCH its status to ``cancelled`` instead)."""
+    if not store.delete_one(str(current(user_id)["id"]), appointment_id):
+        raise NotFound("appointment")
+    logger.info("appointment deleted", extra={"appointment_id": appointment_id})

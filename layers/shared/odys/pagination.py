@@ -1,0 +1,68 @@
+"""Pagination of list routes: ``limit`` plus an opaque ``cursor``, answered with ``nextCursor``.
+
+    page = Page(limit=2)
+    rows = store_query(limit=page.limit + 1, ...)            # ask one more row than the page holds
+    items, more = split(rows, page.limit)                    # -> (first 2 rows, True)
+    cursor = encode("clients", {"o": 2}) if more else None   # -> "eyJrIjoiY2xpZW50cyIsIm8iOjJ9"
+    decode("clients", cursor)                                # -> {"k": "clients", "o": 2}
+
+A cursor is base64url JSON tagged with the list it belongs to; clients must treat it as opaque and pass it back
+unchanged. A cursor that was tampered with, or that belongs to another list, is a 400 ``invalid_cursor``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any, TypeVar
+
+from odys.errors import BadRequest
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+T = TypeVar("T")
+
+
+def encode(kind: str, values: dict[str, Any]) -> str:
+    """An opaque cursor for list ``kind`` carrying ``values`` (JSON-serialisable)."""
+    raw = json.dumps({"k": kind, **values}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode(kind: str, cursor: str) -> dict[str, Any]:
+    """The values of a cursor made by :func:`encode` for the same ``kind``; 400 ``invalid_cursor`` otherwise."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        data = None
+    if not isinstance(data, dict) or data.get("k") != kind:
+        raise invalid_cursor()
+    return data
+
+
+def invalid_cursor() -> BadRequest:
+    return BadRequest("The cursor is not one this list handed out; start again without it.", code="invalid_cursor")
+
+
+def split(rows: list[T], limit: int) -> tuple[list[T], bool]:
+    """(the page, whether more rows follow) from a query that fetched ``limit + 1`` rows.
+
+    >>> split([1, 2, 3], 2)
+    ([1, 2], True)
+    """
+    return rows[:limit], len(rows) > limit
+
+
+def offset_cursor(kind: str, offset: int) -> str:
+    return encode(kind, {"o": offset})
+
+
+def offset_of(kind: str, cursor: str | None) -> int:
+    """The row offset an offset cursor points at (0 without a cursor)."""
+    if cursor is None:
+        return 0
+    offset = decode(kind, cursor).get("o")
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise invalid_cursor()
+    return offset
