@@ -1,0 +1,19 @@
+"""/api/booking — a client books an offered slot (public; rate limit `booking` by IP; optional Idempotency-Key)."""
+
+from odys import booking
+from odys.http import create_app, json_response, lambda_handler_for, parse_body, public
+
+app = create_app()
+
+
+@app.post("/api/booking", middlewares=public("booking"))
+def create_booking():
+    data = parse_body(app, booking.BookingIn)
+    outcome = booking.book(data, app.current_event.headers.get("idempotency-key"))
+    headers = {"Location": f"/api/booking/{outcome.body['manageToken']}"}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(outcome.status, outcome.body, headers=headers)
+
+
+lambda_handler = lambda_handler_for(app)

@@ -1,0 +1,315 @@
+"""Public booking: a client books an offered slot, then views, cancels or reschedules it through a signed link.
+
+    outcome = booking.book(BookingIn(slug="ana-psi", starts_at="2026-12-01T12:00:00Z",
+                                     client={"name": "Bia", "phone": "11 98888-7777"}), idempotency_key="k-1")
+    outcome.status, outcome.body        # 201, {"appointment": {...}, "manageToken": "...", "pix": {...}}
+    booking.show(outcome.body["manageToken"])                               # {"appointment": {...}, "pix"?: ...}
+    booking.change(token, BookingChange(action="cancel"))                   # {"appointment": {...}, "manageToken"}
+    booking.change(token, BookingChange(action="reschedule", starts_at="2026-12-02T12:00:00Z"))
+
+Booking, in one transaction: lock the professional (:func:`odys.limits.lock_professional`), claim the
+Idempotency-Key row (if any), check that ``startsAt`` is an offered, free slot
+(:func:`odys.slots.require_free_slot`), find the client by phone or create it (plan limit on clients, only for a
+new one), check the monthly appointment limit, insert the appointment at the professional's ``session_price``
+(``confirmed`` when ``auto_confirm``, else ``pending``), give it a PIX txid when the professional has a PIX key
+and a price, notify the professional in-app and store the response under the key. The database has the last
+word on overlaps (exclusion constraint -> 409 ``slot_taken``).
+
+Errors: 404 ``not_found`` (unknown slug), 422 ``slot_unavailable`` (not an offered time), 409 ``slot_taken``,
+402 ``plan_limit_reached``, 422 ``idempotency_key_reused`` (same key, different request), 400
+``invalid_idempotency_key``. Links: 404 ``booking_not_found`` for an unknown, malformed, forged or expired token;
+409 ``cancellation_window_passed``, ``already_cancelled``, ``booking_closed`` (completed / no-show).
+
+Idempotency stores successful bookings only: a request that failed (409, 402, 422) left nothing behind, so its
+retry is evaluated again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, model_validator
+
+from odys import booking_tokens, db, limits, pix
+from odys.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from odys.fields import ApiModel, Email, Name, Phone
+from odys.log import logger
+from odys.notifications import notify_professional
+from odys.slots import Instant, require_free_slot
+from odys.store import appointments, clients
+from odys.store import booking as store
+
+UTC = dt.timezone.utc
+IDEMPOTENCY_SCOPE = "booking"
+LINK_VALID_AFTER_END = dt.timedelta(days=30)
+ACTIVE = ("pending", "confirmed")
+_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
+
+
+class BookingClient(ApiModel):
+    name: Name
+    phone: Phone
+    email: Email | None = None
+
+
+class BookingIn(ApiModel):
+    """``POST /api/booking`` body."""
+
+    slug: str = Field(min_length=1, max_length=60)
+    starts_at: Instant
+    client: BookingClient
+    notes: str | None = Field(default=None, max_length=2000)
+
+
+class BookingChange(ApiModel):
+    """``PATCH /api/booking/{token}`` body: ``{"action": "cancel"}`` or ``{"action": "reschedule", "startsAt"}``."""
+
+    action: Literal["cancel", "reschedule"]
+    starts_at: Instant | None = None
+
+    @model_validator(mode="after")
+    def _starts_at_iff_reschedule(self) -> "BookingChange":
+        if self.action == "reschedule" and self.starts_at is None:
+            raise ValueError("reschedule needs startsAt")
+        if self.action == "cancel" and self.starts_at is not None:
+            raise ValueError("cancel takes no startsAt")
+        return self
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a booking request answers: a status and a JSON body; ``replayed`` when it came from the key store."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+# --- views ----------------------------------------------------------------------------------------------------
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def appointment_view(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """What the client sees of a booking (a :func:`odys.store.booking.for_manage` row). JSON-native values only."""
+    tz = ZoneInfo(row["timezone"])
+    deadline = row["starts_at"] - dt.timedelta(hours=row["cancellation_notice_hours"])
+    return {
+        "id": str(row["id"]), "status": row["status"], "paymentStatus": row["payment_status"],
+        "startsAt": _iso(row["starts_at"]), "endsAt": _iso(row["ends_at"]),
+        "localStart": row["starts_at"].astimezone(tz).isoformat(), "timezone": row["timezone"],
+        "price": row["price"], "notes": row["notes"],
+        "professional": {"slug": row["slug"], "name": row["professional_name"], "profession": row["profession"]},
+        "client": {"name": row["client_name"]},
+        "cancellationNoticeHours": row["cancellation_notice_hours"], "changeableUntil": _iso(deadline),
+        "canChange": row["status"] in ACTIVE and now <= deadline,
+    }
+
+
+def pix_view(row: dict[str, Any]) -> dict[str, Any] | None:
+    """``{payload, qrSvg, txid, amountCents}`` when the booking can be paid by PIX, else None."""
+    if not (row["pix_key"] and row["pix_txid"] and row["price"] > 0):
+        return None
+    payload = pix.build_pix_payload(row["pix_key"], row["professional_name"], row["city"] or "Brasil",
+                                    amount_cents=row["price"], txid=row["pix_txid"])
+    return {"payload": payload, "qrSvg": pix.qr_svg(payload), "txid": row["pix_txid"], "amountCents": row["price"]}
+
+
+def manage_token(row: dict[str, Any]) -> str:
+    return booking_tokens.issue(str(row["id"]), row["ends_at"] + LINK_VALID_AFTER_END)
+
+
+def _local_label(moment: dt.datetime, timezone: str) -> str:
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%d/%m/%Y %H:%M")
+
+
+# --- booking --------------------------------------------------------------------------------------------------
+
+def _check_key(key: str | None) -> str | None:
+    if key is None:
+        return None
+    if not _KEY_RE.fullmatch(key):
+        raise BadRequest("Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is ideal).",
+                         code="invalid_idempotency_key")
+    return key
+
+
+def request_hash(data: BookingIn) -> str:
+    """sha256 of the normalised request: the same booking written differently (phone format, offset) matches."""
+    canonical = {"slug": data.slug.strip().lower(), "startsAt": _iso(data.starts_at),
+                 "client": data.client.model_dump(), "notes": data.notes}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def _replay(key: str, digest: str) -> Outcome | None:
+    row = store.idempotency_get(IDEMPOTENCY_SCOPE, key)
+    if row is None or row["status_code"] is None:
+        return None
+    if row["request_hash"] != digest:
+        raise ValidationFailed("This Idempotency-Key was already used for a different booking request. Use a new "
+                               "key for a new request.", code="idempotency_key_reused")
+    return Outcome(row["status_code"], row["response"], replayed=True)
+
+
+def _find_or_create_client(professional: dict[str, Any], data: BookingClient, now: dt.datetime) -> dict[str, Any]:
+    """The professional's client with this phone; a new one (within the plan's client limit) otherwise.
+
+    An existing client keeps the name and e-mail the professional has on file: a public form may not edit them.
+    """
+    existing = clients.by_phone(professional["id"], data.phone)
+    if existing is not None:
+        return existing
+    limits.ensure_client_capacity(professional, now)
+    created = clients.insert(professional["id"], data.name, data.phone, data.email)
+    if created is None:  # inserted concurrently by another request
+        created = clients.by_phone(professional["id"], data.phone)
+    assert created is not None
+    return created
+
+
+def _create(professional: dict[str, Any], data: BookingIn, now: dt.datetime) -> Outcome:
+    """The booking itself; runs inside the caller's transaction, after :func:`odys.limits.lock_professional`."""
+    professional_id = str(professional["id"])
+    slot = require_free_slot(professional, data.starts_at, now)
+    client = _find_or_create_client(professional, data.client, now)
+    limits.ensure_appointment_capacity(professional, slot.starts_at, now)
+    status = "confirmed" if professional["auto_confirm"] else "pending"
+    try:
+        appointment = appointments.insert(professional_id, str(client["id"]), slot.starts_at, slot.ends_at,
+                                          status=status, price=professional["session_price"], notes=data.notes)
+    except appointments.SlotTaken:
+        raise Conflict("slot_taken", "That time was just booked by someone else. Please choose another slot.") from None
+    if professional["pix_key"] and appointment["price"] > 0:
+        appointment["pix_txid"] = pix.new_txid()
+        store.set_pix_txid(str(appointment["id"]), appointment["pix_txid"])
+    notify_professional(professional_id, "booking_created", "Novo agendamento",
+                        f"{client['name']} agendou {_local_label(slot.starts_at, professional['timezone'])} "
+                        f"pela sua página.")
+    row = {**appointment, "slug": professional["slug"], "professional_name": professional["name"],
+           "profession": professional["profession"], "timezone": professional["timezone"],
+           "cancellation_notice_hours": professional["cancellation_notice_hours"],
+           "pix_key": professional["pix_key"], "city": professional["city"], "client_name": client["name"]}
+    body: dict[str, Any] = {"appointment": appointment_view(row, now), "manageToken": manage_token(row)}
+    payment = pix_view(row)
+    if payment:
+        body["pix"] = payment
+    logger.info("booking created", extra={"appointment_id": str(appointment["id"]),
+                                          "professional_id": professional_id, "status": status})
+    return Outcome(201, body)
+
+
+def book(data: BookingIn, idempotency_key: str | None = None, now: dt.datetime | None = None) -> Outcome:
+    """Book ``data.starts_at`` with the professional at ``data.slug`` (see the module docstring for the rules).
+
+    With an ``idempotency_key`` the first successful outcome is stored with the appointment, in the same
+    transaction: a retry with the same key and body gets it back (``replayed``); a concurrent twin waits for the
+    first one (on the professional's row lock, and on the key's primary key in any case) and then gets it back
+    too; the same key with another body is refused (422).
+    """
+    key = _check_key(idempotency_key)
+    now = now or dt.datetime.now(UTC)
+    digest = request_hash(data)
+    if key and (stored := _replay(key, digest)):
+        return stored
+    professional_id = store.professional_id(data.slug.strip().lower())
+    if professional_id is None:
+        raise NotFound("professional", detail=f"No professional at /{data.slug}.")
+    with db.transaction():
+        professional = limits.lock_professional(professional_id)
+        if key and not store.idempotency_claim(IDEMPOTENCY_SCOPE, key, digest):
+            stored = _replay(key, digest)  # the twin request committed while we waited
+            if stored is None:
+                raise Conflict("idempotency_key_in_use", "A request with this Idempotency-Key is still being "
+                               "processed; retry in a moment.")
+            return stored
+        outcome = _create(professional, data, now)
+        if key:
+            store.idempotency_complete(IDEMPOTENCY_SCOPE, key, outcome.status, outcome.body)
+    return outcome
+
+
+# --- the signed link ------------------------------------------------------------------------------------------
+
+def _load(token: str, now: dt.datetime) -> dict[str, Any]:
+    appointment_id = booking_tokens.verify(token, now)
+    row = store.for_manage(appointment_id) if appointment_id else None
+    if row is None:
+        raise NotFound("booking", detail="This booking link is invalid or has expired.", code="booking_not_found")
+    return row
+
+
+def show(token: str, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The booking behind a link: ``{appointment, pix?}`` (PIX while it is active and unpaid)."""
+    now = now or dt.datetime.now(UTC)
+    row = _load(token, now)
+    body: dict[str, Any] = {"appointment": appointment_view(row, now)}
+    payment = pix_view(row) if row["status"] in ACTIVE and row["payment_status"] in ("unpaid", "pending") else None
+    if payment:
+        body["pix"] = payment
+    return body
+
+
+def _ensure_changeable(row: dict[str, Any], now: dt.datetime) -> None:
+    if row["status"] == "cancelled":
+        raise Conflict("already_cancelled", "This booking is already cancelled.")
+    if row["status"] not in ACTIVE:
+        raise Conflict("booking_closed", f"This booking is {row['status'].replace('_', '-')}; it can no longer "
+                       "be changed.")
+    hours = row["cancellation_notice_hours"]
+    deadline = row["starts_at"] - dt.timedelta(hours=hours)
+    if now > deadline:
+        raise Conflict(
+            "cancellation_window_passed",
+            f"{row['professional_name']} accepts cancellations and changes up to {hours} hours before the session "
+            f"(cancellation_notice_hours = {hours}). This session starts {_local_label(row['starts_at'], row['timezone'])}"
+            f" ({row['timezone']}), so the deadline was {_local_label(deadline, row['timezone'])}. Please contact "
+            "the professional directly.",
+            extra={"cancellationNoticeHours": hours, "changeableUntil": _iso(deadline)})
+
+
+def _reschedule(row: dict[str, Any], professional: dict[str, Any], starts_at: dt.datetime, now: dt.datetime) -> None:
+    slot = require_free_slot(professional, starts_at, now, exclude_appointment=str(row["id"]))
+    status = "confirmed" if professional["auto_confirm"] else "pending"
+    try:
+        store.reschedule(str(row["id"]), slot.starts_at, slot.ends_at, status)
+    except appointments.SlotTaken:
+        raise Conflict("slot_taken", "That time was just booked by someone else. Please choose another slot.") from None
+    notify_professional(str(row["professional_id"]), "booking_rescheduled", "Agendamento remarcado",
+                        f"{row['client_name']} remarcou {_local_label(row['starts_at'], row['timezone'])} para "
+                        f"{_local_label(slot.starts_at, row['timezone'])}.")
+
+
+def change(token: str, data: BookingChange, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Cancel or reschedule through the link, while ``now <= starts_at - cancellation_notice_hours``.
+
+    Returns ``{appointment, manageToken}`` (a fresh token: a rescheduled booking's link lives until its new end
+    + 30 days). A reschedule targets an offered slot and moves the appointment in one UPDATE; if the new time is
+    taken the old one is kept.
+    """
+    now = now or dt.datetime.now(UTC)
+    found = _load(token, now)
+    appointment_id = str(found["id"])
+    with db.transaction():
+        professional = limits.lock_professional(str(found["professional_id"]))  # same lock order as booking
+        row = store.for_manage(appointment_id, lock=True)
+        if row is None:  # deleted meanwhile
+            raise NotFound("booking", detail="This booking link is invalid or has expired.", code="booking_not_found")
+        _ensure_changeable(row, now)
+        if data.action == "cancel":
+            store.cancel(appointment_id)
+            notify_professional(str(row["professional_id"]), "booking_cancelled", "Agendamento cancelado",
+                                f"{row['client_name']} cancelou {_local_label(row['starts_at'], row['timezone'])}.")
+        else:
+            assert data.starts_at is not None
+            _reschedule(row, professional, data.starts_at, now)
+        updated = store.for_manage(appointment_id)
+    assert updated is not None
+    logger.info("booking changed", extra={"appointment_id": appointment_id, "action": data.action})
+    return {"appointment": appointment_view(updated, now), "manageToken": manage_token(updated)}
