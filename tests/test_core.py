@@ -100,7 +100,7 @@ def secrets_extension(monkeypatch):
     with mock_aws():
         client = boto3.client("secretsmanager", region_name="us-east-1")
         arn = client.create_secret(Name="odys/test", SecretString=json.dumps({"STRIPE_SECRET_KEY": "sk_test_x",
-                                                                             "SUPABASE_JWT_SECRET": "from-bundle"}))["ARN"]
+                                                                             "SUPABASE_JWT_SECRET": "from-bundle-0123456789-0123456789"}))["ARN"]
 
         def handler(path, headers):
             if headers.get("X-Aws-Parameters-Secrets-Token") != "session-token":
@@ -122,9 +122,9 @@ def secrets_extension(monkeypatch):
 def test_secrets_come_from_the_bundle_and_are_cached(secrets_extension, monkeypatch):
     client, arn, server = secrets_extension
     assert config.secret("STRIPE_SECRET_KEY") == "sk_test_x"
-    assert config.secret("SUPABASE_JWT_SECRET") != "from-bundle"  # the environment wins (dev, tests)
+    assert config.secret("SUPABASE_JWT_SECRET") != "from-bundle-0123456789-0123456789"  # the environment wins (dev, tests)
     monkeypatch.delenv("SUPABASE_JWT_SECRET")
-    assert config.secret("SUPABASE_JWT_SECRET") == "from-bundle"
+    assert config.secret("SUPABASE_JWT_SECRET") == "from-bundle-0123456789-0123456789"
     client.put_secret_value(SecretId=arn, SecretString=json.dumps({"STRIPE_SECRET_KEY": "sk_test_rotated"}))
     assert config.secret("STRIPE_SECRET_KEY") == "sk_test_x" and server.hits == 1  # cached for the TTL
     config.clear_cache()
@@ -136,7 +136,7 @@ def test_secrets_come_from_the_bundle_and_are_cached(secrets_extension, monkeypa
 
 def test_tokens_signed_with_the_bundle_secret_are_accepted(api, secrets_extension, monkeypatch):
     monkeypatch.delenv("SUPABASE_JWT_SECRET")
-    token = mint_token(secret="from-bundle")
+    token = mint_token(secret="from-bundle-0123456789-0123456789")
     assert_problem(api.get("/api/account", token=token), 404, "onboarding_required")
 
 
