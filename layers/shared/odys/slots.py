@@ -22,7 +22,7 @@ The rules, all in the professional's IANA time zone (``professionals.timezone``)
   ``buffer_minutes`` after one ends or ends within ``buffer_minutes`` before one starts (or overlaps it).
 
 Only the active appointments' ``(starts_at, ends_at)`` of the candidate span are read, as epoch seconds in one
-aggregated text value: pg8000 decodes ``timestamptz`` rows slowly in pure Python (benchmarks/booking/README.md).
+aggregated text value: pg8000 decodes ``timestamptz`` rows slowly in pure Python (benchmarks/README.md).
 """
 
 from __future__ import annotations
