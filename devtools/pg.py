@@ -80,6 +80,10 @@ class PostgresServer:
             subprocess.run(self._cmd(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
                                      "-E", "UTF8", "--no-locale", "--no-sync"),
                            check=True, capture_output=True)
+        status = subprocess.run(self._cmd(str(self.bin / "pg_ctl"), "-D", str(self.data), "status"),
+                                capture_output=True)
+        if status.returncode == 0:  # left running by an earlier run that was killed: this cluster is throwaway
+            self.stop()
         if self.log.exists():
             self._chown(self.log)
         else:

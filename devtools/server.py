@@ -99,13 +99,24 @@ class Gateway(BaseHTTPRequestHandler):
         sys.stderr.write(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
 
 
+class DevHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default backlog of 5 resets connections when many clients arrive at once
+
+
 def main() -> None:
     _configure_environment()
     from devtools import lambdas, seed
     from devtools.pg import PostgresServer
     from devtools.tokens import mint_token
 
-    stops = []
+    port = int(os.environ.get("PORT", "3000"))
+    try:  # take the port first: a second `make dev` must fail here, before touching the first one's database
+        httpd = DevHTTPServer(("127.0.0.1", port), Gateway)
+    except OSError as error:
+        sys.exit(f"cannot listen on 127.0.0.1:{port} ({error.strerror}): is another `make dev` running? "
+                 f"Stop it, or choose another port: PORT=3001 make dev")
+    stops = [httpd.server_close]
     pg = PostgresServer(ROOT / ".odys" / "pg", port=int(os.environ.get("ODYS_DEV_PG_PORT", "54329"))).start()
     stops.append(pg.stop)
     try:
@@ -126,8 +137,7 @@ def main() -> None:
 
             prices = {"price_dev_basic": 2990, "price_dev_pro": 5990, "price_dev_premium": 9990}
             stripe_double = StripeDouble(api_key="sk_test_odys_dev", prices=prices,
-                                         webhook_url=f"http://127.0.0.1:{os.environ.get('PORT', '3000')}"
-                                                     "/api/stripe/webhook",
+                                         webhook_url=f"http://127.0.0.1:{port}/api/stripe/webhook",
                                          webhook_secret="whsec_odys_dev").start()
             stops.append(stripe_double.stop)
             os.environ.update({"STRIPE_SECRET_KEY": "sk_test_odys_dev", "STRIPE_API_BASE": stripe_double.url,
@@ -139,9 +149,6 @@ def main() -> None:
         applied = migrate.apply_pending()
         demo = seed.seed_demo()
         Gateway.routes = lambdas.load_routes()
-        port = int(os.environ.get("PORT", "3000"))
-        httpd = ThreadingHTTPServer(("127.0.0.1", port), Gateway)
-        httpd.daemon_threads = True
         token = mint_token(seed.DEMO_USER_ID, secret=os.environ["SUPABASE_JWT_SECRET"], expires_in=7 * 24 * 3600,
                            email="demo@odys.local")
         functions = sorted({r.function for r in Gateway.routes})
@@ -166,8 +173,6 @@ Ctrl-C stops everything.
             httpd.serve_forever()
         except KeyboardInterrupt:
             pass
-        finally:
-            httpd.server_close()
     finally:
         from odys import db
 
