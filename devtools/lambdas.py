@@ -85,10 +85,6 @@ def load_routes(template: dict[str, Any] | None = None) -> list[Route]:
     return sorted(routes, key=lambda r: (r.path.count("{"), -len(r.path)))
 
 
-def http_functions(template: dict[str, Any] | None = None) -> list[str]:
-    return sorted({r.function for r in load_routes(template)})
-
-
 def http_event(method: str, path: str, *, route_path: str | None = None, path_parameters: dict[str, str] | None = None,
                query: dict[str, str | list[str]] | str | None = None, headers: dict[str, str] | None = None,
                body: str | bytes | dict | list | None = None, source_ip: str = "127.0.0.1",

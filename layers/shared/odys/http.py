@@ -75,7 +75,10 @@ def _field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, st
 
 def parse_body(app: APIGatewayHttpResolver, model: type[M]) -> M:
     """The JSON body validated by ``model``: 400 when it is missing or not JSON, 422 when a field is invalid."""
-    raw = app.current_event.decoded_body
+    try:
+        raw = app.current_event.decoded_body
+    except (UnicodeDecodeError, ValueError):  # not UTF-8 (or broken base64): cannot be our JSON
+        raise BadRequest("The request body must be UTF-8 encoded JSON.", code="malformed_json") from None
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         raise BadRequest("This request needs a JSON body.", code="body_required")
     try:
