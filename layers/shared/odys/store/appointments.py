@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from odys import db
+from odys.store import set_clause
 
 COLUMNS = """id, professional_id, client_id, recurring_schedule_id, starts_at, ends_at, status, payment_status,
     price, stripe_payment_intent_id, pix_txid, notes, reminder_sent_at, created_at, updated_at"""
@@ -109,11 +110,10 @@ def for_update(professional_id: str, appointment_id: str) -> dict[str, Any] | No
 
 def update_fields(professional_id: str, appointment_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
     """Apply ``changes`` (keys in ``UPDATABLE``); None when absent; :class:`SlotTaken` on overlap (the database)."""
-    names = sorted(set(changes) & UPDATABLE)
-    assignments = ", ".join([*(f"{n} = :{n}" for n in names), "updated_at = now()"])
+    assignments, values = set_clause(changes, UPDATABLE)
     try:
         return db.one(f"UPDATE appointments SET {assignments} WHERE professional_id = :pid AND id = :id "
-                      f"RETURNING {COLUMNS}", pid=professional_id, id=appointment_id, **{n: changes[n] for n in names})
+                      f"RETURNING {COLUMNS}", pid=professional_id, id=appointment_id, **values)
     except db.DatabaseError as error:
         if db.sqlstate(error) == ("23P01", "appointments_no_overlap"):
             raise SlotTaken() from None

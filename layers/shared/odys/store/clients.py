@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from odys import db
+from odys.store import set_clause
 
 COLUMNS = "id, professional_id, user_id, name, phone, email, created_at, updated_at"
 
@@ -62,10 +63,9 @@ def search_page(professional_id: str, *, now: Any, limit: int, offset: int, name
 def update_fields(professional_id: str, client_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
     """Apply ``changes`` (name, phone, email); None when absent. A taken phone raises the unique violation
     (``db.DatabaseError`` 23505 ``clients_phone_per_professional``)."""
-    names = sorted(set(changes) & UPDATABLE)
-    assignments = ", ".join([*(f"{n} = :{n}" for n in names), "updated_at = now()"])
+    assignments, values = set_clause(changes, UPDATABLE)
     return db.one(f"UPDATE clients SET {assignments} WHERE professional_id = :pid AND id = :id RETURNING {COLUMNS}",
-                  pid=professional_id, id=client_id, **{n: changes[n] for n in names})
+                  pid=professional_id, id=client_id, **values)
 
 
 def delete_one(professional_id: str, client_id: str) -> bool:

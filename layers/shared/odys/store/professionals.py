@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from odys import db
+from odys.store import set_clause
 
 COLUMNS = """id, user_id, name, slug, phone, email, profession, bio, avatar_url, city, timezone, session_price,
     session_duration_minutes, buffer_minutes, min_notice_minutes, booking_window_days, cancellation_notice_hours,
@@ -38,10 +39,9 @@ def insert(user_id: str, fields: dict[str, Any], trial_ends_at: dt.datetime) -> 
 
 
 def update(professional_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
-    names = sorted(set(changes) & EDITABLE)
-    assignments = ", ".join([*(f"{n} = :{n}" for n in names), "updated_at = now()"])
+    assignments, values = set_clause(changes, EDITABLE)
     return db.one(f"UPDATE professionals SET {assignments} WHERE id = :id RETURNING {COLUMNS}",
-                  id=professional_id, **{n: changes[n] for n in names})
+                  id=professional_id, **values)
 
 
 def delete(professional_id: str) -> bool:

@@ -10,6 +10,7 @@ import datetime as dt
 from typing import Any
 
 from odys import db
+from odys.store import set_clause
 
 COLUMNS = """id, professional_id, client_id, day_of_week, start_time, duration_minutes, interval_weeks, starts_on,
     ends_on, price, active, materialized_until, created_at, updated_at"""
@@ -59,10 +60,9 @@ def for_update(professional_id: str, schedule_id: str) -> dict[str, Any] | None:
 
 
 def update_fields(professional_id: str, schedule_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
-    names = sorted(set(changes) & UPDATABLE)
-    assignments = ", ".join([*(f"{n} = :{n}" for n in names), "updated_at = now()"])
+    assignments, values = set_clause(changes, UPDATABLE)
     return db.one(f"UPDATE recurring_schedules SET {assignments} WHERE professional_id = :pid AND id = :id "
-                  f"RETURNING {COLUMNS}", pid=professional_id, id=schedule_id, **{n: changes[n] for n in names})
+                  f"RETURNING {COLUMNS}", pid=professional_id, id=schedule_id, **values)
 
 
 def stop(professional_id: str, schedule_id: str, ends_on: dt.date | None) -> None:
