@@ -193,3 +193,30 @@ def test_a_write_on_a_dead_connection_is_not_replayed():
         db.run("INSERT INTO professionals (user_id, name, slug, phone, email, profession) "
                "VALUES ('u-w', 'P', 'write-once', '+5511999990000', 'p@example.com', 'Psi')")
     assert db.scalar("SELECT count(*) FROM professionals") == 0
+
+
+def test_after_commit_runs_only_on_commit_and_after_transaction_always():
+    seen: list[str] = []
+    with db.transaction():
+        db.after_commit(lambda: seen.append("commit: committed"))
+        db.after_transaction(lambda: seen.append("end: committed"))
+        assert seen == []  # nothing runs inside the transaction
+    with pytest.raises(RuntimeError):
+        with db.transaction():
+            db.after_commit(lambda: seen.append("commit: rolled back"))
+            db.after_transaction(lambda: seen.append("end: rolled back"))
+            raise RuntimeError("refused")
+    db.after_commit(lambda: seen.append("outside"))
+    assert seen == ["commit: committed", "end: committed", "end: rolled back", "outside"]
+
+
+def test_a_client_side_encoding_failure_never_leaves_the_connection_out_of_step():
+    import datetime as dt
+
+    before = db.scalar("SELECT pg_backend_pid()")
+    near_year_one = dt.datetime(1, 1, 1, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    with pytest.raises(Exception) as info:  # pg8000 fails while encoding, part of the exchange already sent
+        db.run("SELECT CAST(:a AS text), CAST(:t AS timestamptz)", a="first", t=near_year_one)
+    assert not isinstance(info.value, db.DatabaseError)
+    assert db.scalar("SELECT 'second'") == "second"  # not the first query's unread reply
+    assert db.scalar("SELECT pg_backend_pid()") != before  # the connection was replaced

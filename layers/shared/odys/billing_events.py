@@ -42,7 +42,7 @@ from collections.abc import Callable
 from typing import Any
 
 from odys import config, db, plans
-from odys.billing import PAID_PLANS, BillingNotConfigured, plan_for_price
+from odys.billing import ENDED_STATUSES, PAID_PLANS, BillingNotConfigured, plan_for_price
 from odys.errors import BadRequest
 from odys.log import logger
 from odys.notifications import notify_professional
@@ -50,7 +50,7 @@ from odys.store import billing as store
 
 TOLERANCE_SECONDS = 300
 ACTIVE_STATUSES = frozenset({"active", "trialing", "past_due"})
-ENDED_STATUSES = frozenset({"canceled", "incomplete_expired"})   # free, subscription id cleared
+# ENDED_STATUSES (odys.billing): free, subscription id cleared
 SUSPENDED_STATUSES = frozenset({"unpaid", "paused"})             # free, subscription id kept
 
 
@@ -76,7 +76,9 @@ def raw_body(event: Any) -> bytes:
 def verify(payload: bytes, signature: str | None) -> dict[str, Any]:
     """The event of a genuine Stripe delivery, or :class:`InvalidSignature` (400). Nothing secret is logged.
 
-    Uses ``stripe.Webhook.construct_event`` (HMAC-SHA256 with ``STRIPE_WEBHOOK_SECRET``, 300 s tolerance).
+    Uses ``stripe.WebhookSignature.verify_header`` (HMAC-SHA256 with ``STRIPE_WEBHOOK_SECRET``, 300 s tolerance),
+    then parses the body once, as a plain dict (``Webhook.construct_event`` would parse it twice and build a
+    ``stripe.Event`` nobody reads).
     """
     if not signature:  # unsigned: refused whatever the configuration
         logger.warning("stripe webhook rejected", extra={"reason": "missing_signature"})
@@ -90,7 +92,7 @@ def verify(payload: bytes, signature: str | None) -> dict[str, Any]:
     reason: str | None = None
     event: Any = None
     try:
-        stripe.Webhook.construct_event(payload, signature, secret, tolerance=TOLERANCE_SECONDS)
+        stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance=TOLERANCE_SECONDS)
         event = json.loads(payload)
     except stripe.SignatureVerificationError as error:
         reason = "timestamp_outside_tolerance" if "tolerance" in str(error) else "signature_mismatch"
@@ -206,13 +208,10 @@ def _unknown(event: dict[str, Any], obj: dict[str, Any]) -> str:
     return "unknown_professional"
 
 
-AfterCommit = list[Callable[[], None]]
-
-
 # --- handlers (each runs inside the event's transaction) ---------------------------------------------------------
 
 
-def _checkout_completed(event: dict[str, Any], after: AfterCommit) -> str:
+def _checkout_completed(event: dict[str, Any]) -> str:
     session = event["data"]["object"]
     subscription_id, customer_id = _id(session.get("subscription")), _id(session.get("customer"))
     if session.get("mode") != "subscription" or not subscription_id:
@@ -242,11 +241,11 @@ def _checkout_completed(event: dict[str, Any], after: AfterCommit) -> str:
         store.apply_subscription(pid, plan=plan, customer_id=customer_id, subscription_id=subscription_id,
                                  state_at=_created(event))
     notify(pid, "subscription_activated", event_id=event["id"], plan=plan or state["plan"])
-    after.append(lambda: _emit_metric("subscription_started", plan or state["plan"]))
+    db.after_commit(lambda: _emit_metric("subscription_started", plan or state["plan"]))
     return "applied"
 
 
-def _subscription_updated(event: dict[str, Any], after: AfterCommit) -> str:
+def _subscription_updated(event: dict[str, Any]) -> str:
     subscription = event["data"]["object"]
     subscription_id, customer_id = _id(subscription.get("id")), _id(subscription.get("customer"))
     state = store.lock_professional(professional_id=_uuid((subscription.get("metadata") or {}).get("professionalId")),
@@ -280,7 +279,7 @@ def _subscription_updated(event: dict[str, Any], after: AfterCommit) -> str:
     return "applied"
 
 
-def _subscription_deleted(event: dict[str, Any], after: AfterCommit) -> str:
+def _subscription_deleted(event: dict[str, Any]) -> str:
     subscription = event["data"]["object"]
     subscription_id, customer_id = _id(subscription.get("id")), _id(subscription.get("customer"))
     state = store.lock_professional(subscription_id=subscription_id, customer_id=customer_id,
@@ -305,7 +304,7 @@ def _invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, dict[str
     return _id(invoice.get("subscription")) or _id(details.get("subscription")), details.get("metadata") or {}
 
 
-def _payment_failed(event: dict[str, Any], after: AfterCommit) -> str:
+def _payment_failed(event: dict[str, Any]) -> str:
     invoice = event["data"]["object"]
     subscription_id, metadata = _invoice_subscription(invoice)
     state = store.lock_professional(professional_id=_uuid(metadata.get("professionalId")),
@@ -316,7 +315,7 @@ def _payment_failed(event: dict[str, Any], after: AfterCommit) -> str:
     return "notified"
 
 
-HANDLERS: dict[str, Callable[[dict[str, Any], AfterCommit], str]] = {
+HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "checkout.session.completed": _checkout_completed,
     "customer.subscription.updated": _subscription_updated,
     "customer.subscription.deleted": _subscription_deleted,
@@ -326,14 +325,13 @@ HANDLERS: dict[str, Callable[[dict[str, Any], AfterCommit], str]] = {
 
 def process(event: dict[str, Any]) -> dict[str, Any]:
     """Apply a verified event once. Returns the webhook's answer (always 200 unless the database fails)."""
-    after: AfterCommit = []
     handler = HANDLERS.get(event["type"])
     try:
         with db.transaction():
             if not store.record_event(event["id"], event["type"]):
                 logger.info("stripe event already processed", extra={"event_id": event["id"]})
                 return {"received": True, "duplicate": True}
-            outcome = handler(event, after) if handler else "ignored"
+            outcome = handler(event) if handler else "ignored"
     except db.DatabaseError as error:
         if db.sqlstate(error)[0] != "23505":
             raise
@@ -341,8 +339,6 @@ def process(event: dict[str, Any]) -> dict[str, Any]:
         logger.error("stripe event conflicts with stored billing state", extra={
             "event_id": event["id"], "event_type": event["type"], "constraint": db.sqlstate(error)[1]})
         return {"received": True, "ignored": True, "outcome": "conflict"}
-    for action in after:
-        action()
     logger.info("stripe event processed", extra={"event_id": event["id"], "event_type": event["type"],
                                                  "outcome": outcome})
     if outcome in ("applied", "notified"):

@@ -33,7 +33,7 @@ from pg8000.native import Connection, DatabaseError, InterfaceError
 from odys import config
 from odys.errors import ServiceUnavailable
 
-__all__ = ["DatabaseError", "DatabaseUnavailable", "after_transaction", "all", "close", "connection", "one", "run",
+__all__ = ["DatabaseError", "DatabaseUnavailable", "after_commit", "after_transaction", "all", "close", "connection", "one", "run",
            "scalar", "sqlstate", "transaction"]
 
 _local = threading.local()  # Lambda runs one request at a time; the local dev server runs threads
@@ -129,10 +129,15 @@ def _rows(sql: str, params: dict[str, Any], *, retry_safe: bool | None = None) -
             return rows or [], names
         except (InterfaceError, OSError, DatabaseError) as error:
             if not _connection_lost(error):
-                raise
+                raise  # an error the server sent: the protocol is still in step, the connection stays
             close()
             if attempt == 2 or not retry_safe:
                 raise DatabaseUnavailable() from None
+        except Exception:
+            # Failed on our side mid-exchange (e.g. a parameter pg8000 cannot encode, after part of the message
+            # went out): unread replies would answer the *next* query. Never reuse such a connection.
+            close()
+            raise
     raise AssertionError("unreachable")
 
 
@@ -165,14 +170,25 @@ def after_transaction(action: Callable[[], Any]) -> None:
     refused: the refusal rolls the creation back, the notice is written after it. Errors of ``action`` are logged
     and swallowed: they never replace the outcome of the transaction.
     """
+    _defer(action, on_rollback=True)
+
+
+def after_commit(action: Callable[[], Any]) -> None:
+    """Run ``action`` only if the current transaction commits (now, outside one), e.g. a metric of what it did."""
+    _defer(action, on_rollback=False)
+
+
+def _defer(action: Callable[[], Any], *, on_rollback: bool) -> None:
     if _in_transaction():
-        _local.after.append(action)
+        _local.after.append((action, on_rollback))
     else:
-        _run_after([action])
+        _run_after([(action, on_rollback)], committed=True)
 
 
-def _run_after(actions: list[Callable[[], Any]]) -> None:
-    for action in actions:
+def _run_after(actions: list[tuple[Callable[[], Any], bool]], *, committed: bool) -> None:
+    for action, on_rollback in actions:
+        if not (committed or on_rollback):
+            continue
         try:
             action()
         except Exception:  # noqa: BLE001 - a follow-up must not change the request's outcome
@@ -204,7 +220,7 @@ def transaction() -> Iterator[None]:
                 con.run("ROLLBACK")
             except (InterfaceError, OSError, DatabaseError):
                 close()
-        _run_after(_local.__dict__.pop("after", []))
+        _run_after(_local.__dict__.pop("after", []), committed=False)
         raise
     _local.depth = 0
     try:
@@ -215,7 +231,7 @@ def transaction() -> Iterator[None]:
         if _connection_lost(error):
             raise DatabaseUnavailable() from None
         raise
-    _run_after(_local.__dict__.pop("after", []))
+    _run_after(_local.__dict__.pop("after", []), committed=True)
 
 
 def sqlstate(error: DatabaseError) -> tuple[str | None, str | None]:
