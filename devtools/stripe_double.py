@@ -584,7 +584,6 @@ class StripeDouble:
         record = Recorded(method, path, headers, form, raw)
         with self._lock:
             self.requests.append(record)
-        extra: dict[str, str] = {}
         try:
             self._authorize(headers)
             with self._lock:
@@ -608,7 +607,7 @@ class StripeDouble:
         except StripeApiError as error:
             status, body = error.status, error.body
         record.status = status
-        return status, copy.deepcopy(body), extra
+        return status, copy.deepcopy(body), {}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -11,7 +11,7 @@ import uuid
 import pytest
 from conftest import onboarding_body
 
-from odys import db
+from odys import appointment_pix, db
 from odys.pix import parse_pix_payload
 
 PROBLEM = "application/problem+json"
@@ -128,3 +128,12 @@ def test_city_defaults_to_brasil_and_unprintable_names_fall_back_to_slug(api, to
     parsed = parse_pix_payload(api.get(f"/api/appointments/{appointment(pid)}/pix", token=token).json["payload"])
     assert parsed.name == "li-wei" and parsed.city == "Brasil"
     assert parsed.key == "123e4567-e89b-12d3-a456-426614174000"
+
+
+def test_br_code_from_any_row_falls_back_when_name_or_city_has_no_ascii():
+    """The one builder of a professional's code (the booking's code must use it too: "李伟" is a valid name)."""
+    row = {"pix_key": "52998224725", "professional_name": "李伟", "slug": "li-wei", "city": "東京"}
+    code = appointment_pix.br_code(row, "ODYS1", 15000)
+    parsed = parse_pix_payload(code["payload"])
+    assert (parsed.name, parsed.city, parsed.amount_cents, parsed.txid) == ("li-wei", "Brasil", 15000, "ODYS1")
+    assert code["txid"] == "ODYS1" and code["amountCents"] == 15000 and code["qrSvg"].startswith("<svg")

@@ -206,10 +206,14 @@ def deferred_trial_end(plan_name: str, trial_ends_at: dt.datetime | None, now: d
     return int(trial_ends_at.timestamp())
 
 
-def checkout_params(professional: dict[str, Any], plan_name: str, customer_id: str, *,
+def checkout_params(professional: dict[str, Any], plan_name: str, *,
                     now: dt.datetime | None = None) -> dict[str, Any]:
-    """The ``checkout.sessions.create`` parameters for ``professional`` buying ``plan_name``."""
+    """The ``checkout.sessions.create`` parameters for ``professional`` buying ``plan_name``, but the ``customer``.
+
+    Raises :class:`BillingNotConfigured` (price first, then the redirect URLs) before anything reaches Stripe.
+    """
     now = now or dt.datetime.now(dt.timezone.utc)
+    price = price_id(plan_name)
     success_url, cancel_url = checkout_urls()
     metadata = {"professionalId": str(professional["id"]), "plan": plan_name}
     subscription_data: dict[str, Any] = {"metadata": dict(metadata)}
@@ -218,9 +222,8 @@ def checkout_params(professional: dict[str, Any], plan_name: str, customer_id: s
         subscription_data["trial_end"] = trial_end
     return {
         "mode": "subscription",
-        "customer": customer_id,
         "payment_method_types": ["card"],
-        "line_items": [{"price": price_id(plan_name), "quantity": 1}],
+        "line_items": [{"price": price, "quantity": 1}],
         "success_url": success_url,
         "cancel_url": cancel_url,
         "client_reference_id": str(professional["id"]),
@@ -265,11 +268,10 @@ def checkout(user_id: str, data: CheckoutRequest, now: dt.datetime | None = None
     if professional.get("stripe_subscription_id"):
         raise Conflict("subscription_exists", "You already have a subscription. Change plan or payment method in "
                        "the billing portal (POST /api/stripe/portal).")
-    price_id(data.plan)  # configuration first: nothing is created at Stripe when a price is missing
-    checkout_urls()
+    # parameters first: nothing is created at Stripe when a price or a redirect URL is not configured
+    params = checkout_params(professional, data.plan, now=now)
     stripe_client = client()
-    customer_id = ensure_customer(stripe_client, professional)
-    params = checkout_params(professional, data.plan, customer_id, now=now)
+    params["customer"] = ensure_customer(stripe_client, professional)
     session = call("checkout.sessions.create", lambda: stripe_client.v1.checkout.sessions.create(params=params))
     logger.info("checkout session created", extra={"professional_id": str(professional["id"]), "plan": data.plan,
                                                     "deferred_to_trial_end": "trial_end" in params["subscription_data"]})

@@ -57,13 +57,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from odys import config
 from odys.errors import RateLimited
-
-if TYPE_CHECKING:  # pragma: no cover
-    from aws_lambda_powertools import Logger
+from odys.log import logger
 
 __all__ = [
     "LIMITS",
@@ -222,13 +220,6 @@ class _State:
 _state = _State()
 
 
-def _log() -> Logger:
-    """The shared redacting Powertools Logger (:mod:`odys.log`), imported on first use."""
-    from odys.log import logger
-
-    return logger
-
-
 def _hash_id(identifier: str) -> str:
     """A short stable pseudonym for logs.
 
@@ -282,9 +273,9 @@ def _configure() -> bool:
             _state.configured = True
         else:
             if url:
-                _log().warning("rate limiter: UPSTASH_REDIS_REST_URL set without a token, using in-memory limits")
+                logger.warning("rate limiter: UPSTASH_REDIS_REST_URL set without a token, using in-memory limits")
             else:
-                _log().info("rate limiter: Upstash not configured, using per-instance in-memory limits")
+                logger.info("rate limiter: Upstash not configured, using per-instance in-memory limits")
             _state.configured = False
         return _state.configured
 
@@ -329,7 +320,7 @@ def _fallback(limit: Limit, identifier: str, error: BaseException | None) -> Dec
         if error is not None:
             _state.cooldown_until = time.monotonic() + _float_env("UPSTASH_COOLDOWN_SECONDS", DEFAULT_COOLDOWN_SECONDS)
     if error is not None:
-        _log().warning(
+        logger.warning(
             "rate limiter: Upstash failed, using in-memory fallback",
             extra={
                 "limit": limit.name,
