@@ -87,6 +87,16 @@ def test_pending_without_auto_confirm_and_pix_when_the_professional_has_a_key(ap
     assert shown["pix"]["txid"] == payment["txid"] and shown["pix"]["payload"] == payment["payload"]
 
 
+def test_pix_is_built_even_when_name_and_city_have_no_ascii_letters(api, open_mornings):
+    token, found = open_mornings
+    assert api.patch("/api/account", token=token, json_body={
+        "name": "李伟", "city": "東京", "pixKeyType": "cpf", "pixKey": "529.982.247-25"}).status == 200
+    result = book(api, found[0]["startsAt"])
+    assert result.status == 201, result.body
+    parsed = pix.parse_pix_payload(result.json["pix"]["payload"])
+    assert parsed.name == "ana-psi" and parsed.city == "Brasil" and parsed.amount_cents == 15000
+
+
 def test_twenty_concurrent_bookings_of_one_slot_give_one_201(api, open_mornings):
     _, found = open_mornings
     calls = [functools.partial(book, api, found[2]["startsAt"], phone=f"+55119777700{i:02d}", ip=f"192.0.2.{100 + i}")

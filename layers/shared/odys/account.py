@@ -15,10 +15,8 @@ from pydantic import Field, model_validator
 
 from odys import db, pix, plans
 from odys.errors import BadRequest, Conflict, NotFound, ValidationFailed
-from odys.fields import ApiModel, Cents, Email, Name, Phone, Slug, TimeZone
+from odys.fields import ApiModel, Cents, Email, Name, Phone, Slug, TimeZone, reject_nulls
 from odys.store import professionals as store
-
-PixKeyType = Literal["cpf", "cnpj", "email", "phone", "evp"]
 
 
 class AccountCreate(ApiModel):
@@ -52,7 +50,7 @@ class AccountUpdate(ApiModel):
     cancellation_notice_hours: int | None = Field(default=None, ge=0, le=720)
     auto_confirm: bool | None = None
     payment_type: Literal["per_session", "monthly"] | None = None
-    pix_key_type: PixKeyType | None = None
+    pix_key_type: pix.PixKeyType | None = None
     pix_key: str | None = Field(default=None, max_length=100)
     whatsapp_enabled: bool | None = None
 
@@ -136,10 +134,7 @@ def _pix_changes(changes: dict[str, Any]) -> dict[str, Any]:
 
 def update(user_id: str, data: AccountUpdate) -> dict[str, Any]:
     changes = data.model_dump(include=data.model_fields_set)
-    nulls = sorted(k for k, v in changes.items() if v is None and k in NOT_NULL)
-    if nulls:
-        raise ValidationFailed("Some fields cannot be null.", errors=[
-            {"field": name, "message": "may not be null", "code": "null_not_allowed"} for name in nulls])
+    reject_nulls(changes, NOT_NULL)
     changes = _pix_changes(changes)
     professional = current(user_id)
     if not changes:

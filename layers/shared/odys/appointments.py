@@ -27,13 +27,12 @@ import uuid
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BeforeValidator, Field, PlainValidator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, PlainValidator, model_validator
 
 from odys import clock, db, limits, pagination
 from odys.account import current
 from odys.errors import Conflict, NotFound, ValidationFailed
-from odys.fields import ApiModel, Cents
+from odys.fields import ApiModel, Cents, reject_nulls
 from odys.log import logger
 from odys.store import appointments as store
 from odys.store import clients as clients_store
@@ -56,6 +55,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 
 Minutes = Annotated[int, Field(ge=5, le=MAX_DURATION_MINUTES, strict=True)]
 Notes = Annotated[str, Field(max_length=2000)]
+Instant = Annotated[AwareDatetime, AfterValidator(clock.supported)]
 
 
 def _date_or_instant(value: object) -> dt.date:
@@ -67,14 +67,14 @@ def _date_or_instant(value: object) -> dt.date:
         text = text.replace(" ", "+")
     try:
         if len(text) == 10:
-            return dt.date.fromisoformat(text)
+            return clock.supported(dt.date.fromisoformat(text))
         instant = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ValueError("expected YYYY-MM-DD or an ISO 8601 date-time with offset, e.g. 2026-11-02T09:00:00-03:00") \
             from None
     if instant.tzinfo is None:
         raise ValueError("a date-time needs an offset (Z or -03:00)")
-    return instant.astimezone(UTC)
+    return clock.supported(instant).astimezone(UTC)
 
 
 def _status_list(value: object) -> object:
@@ -113,8 +113,8 @@ class AppointmentCreate(_Timing):
     session price, status to ``confirmed``."""
 
     client_id: uuid.UUID
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime | None = None
+    starts_at: Instant
+    ends_at: Instant | None = None
     duration_minutes: Minutes | None = None
     price: Cents | None = None
     status: Literal["pending", "confirmed"] = "confirmed"
@@ -126,8 +126,8 @@ class AppointmentUpdate(_Timing):
 
     status: Status | None = None
     payment_status: PaymentStatus | None = None
-    starts_at: AwareDatetime | None = None
-    ends_at: AwareDatetime | None = None
+    starts_at: Instant | None = None
+    ends_at: Instant | None = None
     duration_minutes: Minutes | None = None
     price: Cents | None = None
     notes: Notes | None = None
@@ -168,19 +168,20 @@ def _detail_view(professional_id: str, appointment_id: str) -> dict[str, Any]:
 
 # --- list ------------------------------------------------------------------------------------------------------
 
-def local_day_start(day: dt.date, timezone: str) -> dt.datetime:
-    """The UTC instant a local calendar day begins (DST-safe).
+def local_instant(day: dt.date, at: dt.time, timezone: str) -> dt.datetime:
+    """The UTC instant of a local date and wall-clock time (DST-safe: a time in a spring-forward gap lands after
+    it, an ambiguous one takes its first occurrence).
 
-    >>> local_day_start(dt.date(2026, 11, 2), "America/Sao_Paulo").isoformat()
+    >>> local_instant(dt.date(2026, 11, 2), dt.time(0), "America/Sao_Paulo").isoformat()
     '2026-11-02T03:00:00+00:00'
     """
-    return dt.datetime.combine(day, dt.time(0), tzinfo=ZoneInfo(timezone)).astimezone(UTC)
+    return dt.datetime.combine(day, at, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
 
 
 def _bound(value: dt.date | None, timezone: str, *, end: bool) -> dt.datetime | None:
     if value is None or isinstance(value, dt.datetime):
         return value
-    return local_day_start(value + dt.timedelta(days=1) if end else value, timezone)
+    return local_instant(value + dt.timedelta(days=1) if end else value, dt.time(0), timezone)
 
 
 def _range(query: AppointmentQuery, timezone: str) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -195,10 +196,13 @@ def _after(cursor: str | None) -> tuple[dt.datetime, str] | None:
     if cursor is None:
         return None
     data = pagination.decode("appointments", cursor)
-    try:
-        return dt.datetime.fromisoformat(data["s"]), str(uuid.UUID(data["i"]))
-    except (KeyError, TypeError, ValueError):
+    try:  # what _next_cursor wrote: an instant with its offset, and a UUID
+        after = clock.supported(dt.datetime.fromisoformat(data.get("s"))), str(uuid.UUID(data.get("i")))
+    except (AttributeError, TypeError, ValueError):  # missing, not strings, not an instant or not a UUID
         raise pagination.invalid_cursor() from None
+    if after[0].tzinfo is None:
+        raise pagination.invalid_cursor()
+    return after
 
 
 def _next_cursor(rows: list[dict[str, Any]], more: bool) -> str | None:
@@ -285,14 +289,6 @@ def create(user_id: str, data: AppointmentCreate, now: dt.datetime | None = None
 
 
 # --- update ----------------------------------------------------------------------------------------------------
-
-def reject_nulls(changes: dict[str, Any], not_null: frozenset[str]) -> None:
-    """422 ``null_not_allowed`` naming each field of ``not_null`` that a PATCH body set to null."""
-    nulls = sorted(k for k, v in changes.items() if v is None and k in not_null)
-    if nulls:
-        raise ValidationFailed("Some fields cannot be null.", errors=[
-            {"field": to_camel(name), "message": "may not be null", "code": "null_not_allowed"} for name in nulls])
-
 
 def check_transition(current_status: str, target: str) -> None:
     """409 ``invalid_status_transition`` unless ``current_status -> target`` is in :data:`TRANSITIONS`.

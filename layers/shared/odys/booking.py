@@ -36,12 +36,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from odys import booking_tokens, db, limits, pix
+from odys import appointment_pix, booking_tokens, clock, db, limits, pix
 from odys.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from odys.fields import ApiModel, Email, Name, Phone
 from odys.log import logger
 from odys.notifications import notify_professional
-from odys.slots import Instant, require_free_slot
+from odys.slots import Instant, require_free_slot, slot_taken
 from odys.store import appointments, clients
 from odys.store import booking as store
 
@@ -97,10 +97,15 @@ def _iso(value: dt.datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
+def _deadline(row: dict[str, Any]) -> dt.datetime:
+    """The last instant the client may cancel or reschedule through the link."""
+    return row["starts_at"] - dt.timedelta(hours=row["cancellation_notice_hours"])
+
+
 def appointment_view(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     """What the client sees of a booking (a :func:`odys.store.booking.for_manage` row). JSON-native values only."""
     tz = ZoneInfo(row["timezone"])
-    deadline = row["starts_at"] - dt.timedelta(hours=row["cancellation_notice_hours"])
+    deadline = _deadline(row)
     return {
         "id": str(row["id"]), "status": row["status"], "paymentStatus": row["payment_status"],
         "startsAt": _iso(row["starts_at"]), "endsAt": _iso(row["ends_at"]),
@@ -117,9 +122,7 @@ def pix_view(row: dict[str, Any]) -> dict[str, Any] | None:
     """``{payload, qrSvg, txid, amountCents}`` when the booking can be paid by PIX, else None."""
     if not (row["pix_key"] and row["pix_txid"] and row["price"] > 0):
         return None
-    payload = pix.build_pix_payload(row["pix_key"], row["professional_name"], row["city"] or "Brasil",
-                                    amount_cents=row["price"], txid=row["pix_txid"])
-    return {"payload": payload, "qrSvg": pix.qr_svg(payload), "txid": row["pix_txid"], "amountCents": row["price"]}
+    return appointment_pix.br_code(row, row["pix_txid"], row["price"])
 
 
 def manage_token(row: dict[str, Any]) -> str:
@@ -128,6 +131,15 @@ def manage_token(row: dict[str, Any]) -> str:
 
 def _local_label(moment: dt.datetime, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%d/%m/%Y %H:%M")
+
+
+def _initial_status(professional: dict[str, Any]) -> str:
+    """The status of a booking made (or moved) by the client: confirmed unless the professional confirms by hand."""
+    return "confirmed" if professional["auto_confirm"] else "pending"
+
+
+def _link_not_found() -> NotFound:
+    return NotFound("booking", detail="This booking link is invalid or has expired.", code="booking_not_found")
 
 
 # --- booking --------------------------------------------------------------------------------------------------
@@ -180,15 +192,14 @@ def _create(professional: dict[str, Any], data: BookingIn, now: dt.datetime) -> 
     slot = require_free_slot(professional, data.starts_at, now)
     client = _find_or_create_client(professional, data.client, now)
     limits.ensure_appointment_capacity(professional, slot.starts_at, now)
-    status = "confirmed" if professional["auto_confirm"] else "pending"
+    status = _initial_status(professional)
+    price = professional["session_price"]
     try:
         appointment = appointments.insert(professional_id, str(client["id"]), slot.starts_at, slot.ends_at,
-                                          status=status, price=professional["session_price"], notes=data.notes)
+                                          status=status, price=price, notes=data.notes,
+                                          pix_txid=pix.new_txid() if professional["pix_key"] and price > 0 else None)
     except appointments.SlotTaken:
-        raise Conflict("slot_taken", "That time was just booked by someone else. Please choose another slot.") from None
-    if professional["pix_key"] and appointment["price"] > 0:
-        appointment["pix_txid"] = pix.new_txid()
-        store.set_pix_txid(str(appointment["id"]), appointment["pix_txid"])
+        raise slot_taken() from None
     notify_professional(professional_id, "booking_created", "Novo agendamento",
                         f"{client['name']} agendou {_local_label(slot.starts_at, professional['timezone'])} "
                         f"pela sua página.")
@@ -214,7 +225,7 @@ def book(data: BookingIn, idempotency_key: str | None = None, now: dt.datetime |
     too; the same key with another body is refused (422).
     """
     key = _check_key(idempotency_key)
-    now = now or dt.datetime.now(UTC)
+    now = now or clock.now()
     digest = request_hash(data)
     if key and (stored := _replay(key, digest)):
         return stored
@@ -241,13 +252,13 @@ def _load(token: str, now: dt.datetime) -> dict[str, Any]:
     appointment_id = booking_tokens.verify(token, now)
     row = store.for_manage(appointment_id) if appointment_id else None
     if row is None:
-        raise NotFound("booking", detail="This booking link is invalid or has expired.", code="booking_not_found")
+        raise _link_not_found()
     return row
 
 
 def show(token: str, now: dt.datetime | None = None) -> dict[str, Any]:
     """The booking behind a link: ``{appointment, pix?}`` (PIX while it is active and unpaid)."""
-    now = now or dt.datetime.now(UTC)
+    now = now or clock.now()
     row = _load(token, now)
     body: dict[str, Any] = {"appointment": appointment_view(row, now)}
     payment = pix_view(row) if row["status"] in ACTIVE and row["payment_status"] in ("unpaid", "pending") else None
@@ -263,7 +274,7 @@ def _ensure_changeable(row: dict[str, Any], now: dt.datetime) -> None:
         raise Conflict("booking_closed", f"This booking is {row['status'].replace('_', '-')}; it can no longer "
                        "be changed.")
     hours = row["cancellation_notice_hours"]
-    deadline = row["starts_at"] - dt.timedelta(hours=hours)
+    deadline = _deadline(row)
     if now > deadline:
         raise Conflict(
             "cancellation_window_passed",
@@ -274,16 +285,12 @@ def _ensure_changeable(row: dict[str, Any], now: dt.datetime) -> None:
             extra={"cancellationNoticeHours": hours, "changeableUntil": _iso(deadline)})
 
 
-def _reschedule(row: dict[str, Any], professional: dict[str, Any], starts_at: dt.datetime, now: dt.datetime) -> None:
+def _reschedule(row: dict[str, Any], professional: dict[str, Any], starts_at: dt.datetime,
+                now: dt.datetime) -> dict[str, Any]:
+    """The column changes that move the booking to the offered slot at ``starts_at`` (its reminder re-armed)."""
     slot = require_free_slot(professional, starts_at, now, exclude_appointment=str(row["id"]))
-    status = "confirmed" if professional["auto_confirm"] else "pending"
-    try:
-        store.reschedule(str(row["id"]), slot.starts_at, slot.ends_at, status)
-    except appointments.SlotTaken:
-        raise Conflict("slot_taken", "That time was just booked by someone else. Please choose another slot.") from None
-    notify_professional(str(row["professional_id"]), "booking_rescheduled", "Agendamento remarcado",
-                        f"{row['client_name']} remarcou {_local_label(row['starts_at'], row['timezone'])} para "
-                        f"{_local_label(slot.starts_at, row['timezone'])}.")
+    return {"starts_at": slot.starts_at, "ends_at": slot.ends_at, "status": _initial_status(professional),
+            "reminder_sent_at": None}
 
 
 def change(token: str, data: BookingChange, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -293,23 +300,33 @@ def change(token: str, data: BookingChange, now: dt.datetime | None = None) -> d
     + 30 days). A reschedule targets an offered slot and moves the appointment in one UPDATE; if the new time is
     taken the old one is kept.
     """
-    now = now or dt.datetime.now(UTC)
+    now = now or clock.now()
     found = _load(token, now)
     appointment_id = str(found["id"])
     with db.transaction():
         professional = limits.lock_professional(str(found["professional_id"]))  # same lock order as booking
         row = store.for_manage(appointment_id, lock=True)
         if row is None:  # deleted meanwhile
-            raise NotFound("booking", detail="This booking link is invalid or has expired.", code="booking_not_found")
+            raise _link_not_found()
         _ensure_changeable(row, now)
         if data.action == "cancel":
-            store.cancel(appointment_id)
-            notify_professional(str(row["professional_id"]), "booking_cancelled", "Agendamento cancelado",
-                                f"{row['client_name']} cancelou {_local_label(row['starts_at'], row['timezone'])}.")
+            changes: dict[str, Any] = {"status": "cancelled"}
         else:
             assert data.starts_at is not None
-            _reschedule(row, professional, data.starts_at, now)
-        updated = store.for_manage(appointment_id)
-    assert updated is not None
+            changes = _reschedule(row, professional, data.starts_at, now)
+        try:
+            written = appointments.update_fields(str(row["professional_id"]), appointment_id, changes)
+        except appointments.SlotTaken:
+            raise slot_taken() from None
+        assert written is not None  # the row is locked
+        updated = {**row, **written}
+        was = _local_label(row["starts_at"], row["timezone"])
+        if data.action == "cancel":
+            notify_professional(str(row["professional_id"]), "booking_cancelled", "Agendamento cancelado",
+                                f"{row['client_name']} cancelou {was}.")
+        else:
+            notify_professional(str(row["professional_id"]), "booking_rescheduled", "Agendamento remarcado",
+                                f"{row['client_name']} remarcou {was} para "
+                                f"{_local_label(updated['starts_at'], row['timezone'])}.")
     logger.info("booking changed", extra={"appointment_id": appointment_id, "action": data.action})
     return {"appointment": appointment_view(updated, now), "manageToken": manage_token(updated)}

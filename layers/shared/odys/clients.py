@@ -24,7 +24,7 @@ from odys import clock, db, limits, pagination
 from odys import appointments as appointments_service
 from odys.account import current
 from odys.errors import Conflict, NotFound
-from odys.fields import ApiModel, Email, Name, Phone
+from odys.fields import ApiModel, Email, Name, Phone, reject_nulls
 from odys.log import logger
 from odys.store import appointments as appointments_store
 from odys.store import clients as store
@@ -144,7 +144,7 @@ def get(user_id: str, client_id: str, now: dt.datetime | None = None) -> dict[st
 def update(user_id: str, client_id: str, data: ClientUpdate) -> dict[str, Any]:
     """Edit name, phone or e-mail; a phone another client has answers 409 ``client_exists``."""
     changes = data.model_dump(include=data.model_fields_set)
-    appointments_service.reject_nulls(changes, frozenset({"name", "phone"}))
+    reject_nulls(changes, frozenset({"name", "phone"}))
     pid = str(current(user_id)["id"])
     if not changes:
         return view(_client_or_404(pid, client_id))

@@ -13,15 +13,40 @@ import re
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from typing import Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
+
+from odys.errors import ValidationFailed
 
 
 class ApiModel(BaseModel):
-    """Base of request bodies: camelCase keys (snake_case accepted too), unknown keys rejected."""
+    """Base of request bodies: camelCase keys (snake_case accepted too), unknown keys rejected, no NUL characters
+    in any text (PostgreSQL cannot store them: they would otherwise fail deep in a query)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
                               str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul_characters(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL (\\u0000) characters")
+        return value
+
+
+def reject_nulls(changes: dict[str, Any], not_null: frozenset[str]) -> None:
+    """422 ``null_not_allowed`` naming (camelCase) each field of ``not_null`` that a PATCH body set to null.
+
+    >>> reject_nulls({"session_price": None, "bio": None}, frozenset({"session_price"}))
+    Traceback (most recent call last):
+    odys.errors.ValidationFailed: Some fields cannot be null.
+    """
+    nulls = sorted(k for k, v in changes.items() if v is None and k in not_null)
+    if nulls:
+        raise ValidationFailed("Some fields cannot be null.", errors=[
+            {"field": to_camel(name), "message": "may not be null", "code": "null_not_allowed"} for name in nulls])
 
 
 def normalize_phone(value: str, default_country: str = "55") -> str:

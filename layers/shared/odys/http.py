@@ -29,6 +29,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ValidationError
 
+from odys.db import DatabaseError, sqlstate
 from odys.errors import PROBLEM_CONTENT_TYPE, BadRequest, NotFound, Problem, ValidationFailed
 from odys.log import logger
 
@@ -125,6 +126,15 @@ def create_app() -> APIGatewayHttpResolver:
     def _on_not_found(_: Exception) -> Response:
         return problem_response(NotFound("route", detail=f"No route {app.current_event.raw_path} "
                                          f"for {app.current_event.http_method}.", code="route_not_found"))
+
+    @app.exception_handler(DatabaseError)
+    def _on_database_error(error: DatabaseError) -> Response:
+        state = sqlstate(error)[0] or ""
+        if state.startswith("22"):  # data exception: a value from the request the database cannot take
+            logger.warning("value refused by the database", extra={"sqlstate": state})
+            return problem_response(ValidationFailed("A value in this request cannot be stored (out of range or "
+                                                     "not valid text).", code="invalid_value"))
+        return _on_error(error)
 
     @app.exception_handler(Exception)
     def _on_error(error: Exception) -> Response:

@@ -1,8 +1,7 @@
 """Pagination of list routes: ``limit`` plus an opaque ``cursor``, answered with ``nextCursor``.
 
-    page = Page(limit=2)
-    rows = store_query(limit=page.limit + 1, ...)            # ask one more row than the page holds
-    items, more = split(rows, page.limit)                    # -> (first 2 rows, True)
+    rows = store_query(limit=2 + 1, ...)                     # ask one more row than the page holds
+    items, more = split(rows, 2)                             # -> (first 2 rows, True)
     cursor = encode("clients", {"o": 2}) if more else None   # -> "eyJrIjoiY2xpZW50cyIsIm8iOjJ9"
     decode("clients", cursor)                                # -> {"k": "clients", "o": 2}
 
@@ -21,6 +20,7 @@ from odys.errors import BadRequest
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+MAX_OFFSET = 2**63 - 1  # PostgreSQL's OFFSET is a bigint
 T = TypeVar("T")
 
 
@@ -63,6 +63,6 @@ def offset_of(kind: str, cursor: str | None) -> int:
     if cursor is None:
         return 0
     offset = decode(kind, cursor).get("o")
-    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+    if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
         raise invalid_cursor()
     return offset

@@ -39,24 +39,23 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from odys import appointments, clock, db, limits, plans
 from odys.account import current
+from odys.appointments import Minutes, local_instant
 from odys.errors import Conflict, NotFound, PlanLimitReached, ValidationFailed
-from odys.fields import HHMM, ApiModel, Cents
+from odys.fields import HHMM, ApiModel, Cents, reject_nulls
 from odys.log import logger
 from odys.store import appointments as appointments_store
 from odys.store import clients as clients_store
 from odys.store import recurring_schedules as store
 
-UTC = dt.timezone.utc
 HORIZON_DAYS = 56  # occurrences exist up to 8 weeks after today (the professional's local date)
 FEATURE = "recurring_schedules"
 SkipReason = Literal["slot_taken", "plan_limit"]
 
 Weekday = Annotated[int, Field(ge=0, le=6, strict=True)]
-Minutes = Annotated[int, Field(ge=5, le=480, strict=True)]
 
 
 class ScheduleCreate(ApiModel):
@@ -68,7 +67,7 @@ class ScheduleCreate(ApiModel):
     start_time: HHMM
     duration_minutes: Minutes | None = None
     interval_weeks: Literal[1, 2, 4] = 1
-    starts_on: dt.date
+    starts_on: Annotated[dt.date, AfterValidator(clock.supported)]
     ends_on: dt.date | None = None
     price: Cents | None = None
 
@@ -128,15 +127,6 @@ def occurrence_dates(starts_on: dt.date, day_of_week: int, interval_weeks: int, 
         day += dt.timedelta(days=step)
 
 
-def local_instant(day: dt.date, start_time: dt.time, timezone: str) -> dt.datetime:
-    """The UTC instant of a local date and wall-clock time (DST-safe).
-
-    >>> local_instant(dt.date(2026, 11, 2), dt.time(10), "America/New_York").isoformat()
-    '2026-11-02T15:00:00+00:00'
-    """
-    return dt.datetime.combine(day, start_time, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
-
-
 def local_today(now: dt.datetime, timezone: str) -> dt.date:
     return now.astimezone(ZoneInfo(timezone)).date()
 
@@ -163,7 +153,7 @@ def _materialise(professional: dict[str, Any], schedule: dict[str, Any], first_d
     instants = [s for s in (local_instant(d, schedule["start_time"], timezone) for d in dates) if s > now]
     if not instants:
         return outcome
-    existing = appointments_store.series_starts(str(schedule["id"]), instants[0],
+    existing = appointments_store.series_starts(str(professional["id"]), str(schedule["id"]), instants[0],
                                                 instants[-1] + dt.timedelta(seconds=1))
     duration = dt.timedelta(minutes=schedule["duration_minutes"])
     price = schedule["price"] if schedule["price"] is not None else professional["session_price"]
@@ -261,7 +251,7 @@ def update(user_id: str, schedule_id: str, data: ScheduleUpdate, now: dt.datetim
     """Change the rule; the future (unpaid, still active) occurrences are replaced by ones following it."""
     now = now or clock.now()
     changes = data.model_dump(include=data.model_fields_set)
-    appointments.reject_nulls(changes, NOT_NULL)
+    reject_nulls(changes, NOT_NULL)
     pid = str(current(user_id)["id"])
     with db.transaction():
         professional = limits.lock_professional(pid)

@@ -38,6 +38,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator, Field
 
+from odys import clock
 from odys.errors import Conflict, NotFound, ValidationFailed
 from odys.fields import ApiModel
 from odys.store import availability as availability_store
@@ -85,7 +86,7 @@ def _instant(value: object) -> dt.datetime:
         raise ValueError("must be an ISO 8601 date-time with offset, e.g. 2026-12-01T12:00:00Z")
     if parsed.tzinfo is None:
         raise ValueError("needs a UTC offset, e.g. 2026-12-01T12:00:00Z")
-    return parsed.astimezone(UTC)
+    return clock.supported(parsed).astimezone(UTC)
 
 
 LocalDate = Annotated[dt.date, BeforeValidator(_local_date)]
@@ -346,9 +347,14 @@ def offered(slug: str, first_day: dt.date, last_day: dt.date, now: dt.datetime |
     """
     _check_range(first_day, last_day)
     professional = _professional(slug)
-    now = now or dt.datetime.now(UTC)
+    now = now or clock.now()
     return {"timezone": professional["timezone"],
             "slots": [slot.view() for slot in compute(professional, first_day, last_day, now)]}
+
+
+def slot_taken() -> Conflict:
+    """409 ``slot_taken``, worded for the public booking page."""
+    return Conflict("slot_taken", "That time was just booked by someone else. Please choose another slot.")
 
 
 def require_free_slot(professional: dict[str, Any], starts_at: dt.datetime, now: dt.datetime, *,
@@ -374,5 +380,5 @@ def require_free_slot(professional: dict[str, Any], starts_at: dt.datetime, now:
     busy = store.busy_intervals(professional["id"], match.start - rules.buffer_seconds,
                                 match.end + rules.buffer_seconds, exclude_appointment)
     if not without_busy([match], busy, rules.buffer_seconds):
-        raise Conflict("slot_taken", "That time was just booked by someone else. Please choose another slot.")
+        raise slot_taken()
     return match

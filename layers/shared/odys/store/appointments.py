@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
 from odys import db
@@ -16,30 +18,33 @@ class SlotTaken(Exception):
     """The exclusion constraint refused an overlapping active appointment."""
 
 
-def insert(professional_id: str, client_id: str, starts_at: dt.datetime, ends_at: dt.datetime, *, status: str,
-           price: int, notes: str | None = None, recurring_schedule_id: str | None = None) -> dict[str, Any]:
-    """Insert an appointment; raises :class:`SlotTaken` when it overlaps an active one (decided by the database).
-
-    Run it inside a transaction: on SlotTaken the transaction is aborted and must be rolled back.
-    """
+@contextlib.contextmanager
+def _overlap_is_slot_taken() -> Iterator[None]:
+    """Turn the exclusion constraint's refusal into :class:`SlotTaken` (other database errors pass through)."""
     try:
-        row = db.one(
-            f"INSERT INTO appointments (professional_id, client_id, starts_at, ends_at, status, price, notes, "
-            f"recurring_schedule_id) VALUES (:pid, :cid, :starts, :ends, :status, :price, :notes, :rid) "
-            f"RETURNING {COLUMNS}",
-            pid=professional_id, cid=client_id, starts=starts_at, ends=ends_at, status=status, price=price,
-            notes=notes, rid=recurring_schedule_id)
+        yield
     except db.DatabaseError as error:
         if db.sqlstate(error) == ("23P01", "appointments_no_overlap"):
             raise SlotTaken() from None
         raise
+
+
+def insert(professional_id: str, client_id: str, starts_at: dt.datetime, ends_at: dt.datetime, *, status: str,
+           price: int, notes: str | None = None, recurring_schedule_id: str | None = None,
+           pix_txid: str | None = None) -> dict[str, Any]:
+    """Insert an appointment; raises :class:`SlotTaken` when it overlaps an active one (decided by the database).
+
+    Run it inside a transaction: on SlotTaken the transaction is aborted and must be rolled back.
+    """
+    with _overlap_is_slot_taken():
+        row = db.one(
+            f"INSERT INTO appointments (professional_id, client_id, starts_at, ends_at, status, price, notes, "
+            f"recurring_schedule_id, pix_txid) VALUES (:pid, :cid, :starts, :ends, :status, :price, :notes, :rid, "
+            f":txid) RETURNING {COLUMNS}",
+            pid=professional_id, cid=client_id, starts=starts_at, ends=ends_at, status=status, price=price,
+            notes=notes, rid=recurring_schedule_id, txid=pix_txid)
     assert row is not None
     return row
-
-
-def get(professional_id: str, appointment_id: str) -> dict[str, Any] | None:
-    return db.one(f"SELECT {COLUMNS} FROM appointments WHERE professional_id = :pid AND id = :id",
-                  pid=professional_id, id=appointment_id)
 
 
 def count_in_month(professional_id: str, timezone: str, month_of: dt.datetime) -> int:
@@ -111,13 +116,9 @@ def for_update(professional_id: str, appointment_id: str) -> dict[str, Any] | No
 def update_fields(professional_id: str, appointment_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
     """Apply ``changes`` (keys in ``UPDATABLE``); None when absent; :class:`SlotTaken` on overlap (the database)."""
     assignments, values = set_clause(changes, UPDATABLE)
-    try:
+    with _overlap_is_slot_taken():
         return db.one(f"UPDATE appointments SET {assignments} WHERE professional_id = :pid AND id = :id "
                       f"RETURNING {COLUMNS}", pid=professional_id, id=appointment_id, **values)
-    except db.DatabaseError as error:
-        if db.sqlstate(error) == ("23P01", "appointments_no_overlap"):
-            raise SlotTaken() from None
-        raise
 
 
 def delete_one(professional_id: str, appointment_id: str) -> bool:
@@ -141,11 +142,12 @@ def insert_in_savepoint(professional_id: str, client_id: str, starts_at: dt.date
     return row
 
 
-def series_starts(schedule_id: str, starts_from: dt.datetime, starts_before: dt.datetime) -> set[dt.datetime]:
+def series_starts(professional_id: str, schedule_id: str, starts_from: dt.datetime,
+                  starts_before: dt.datetime) -> set[dt.datetime]:
     """Start instants of the occurrences a series already has in [starts_from, starts_before), any status."""
-    rows = db.run("SELECT starts_at FROM appointments WHERE recurring_schedule_id = :sid "
+    rows = db.run("SELECT starts_at FROM appointments WHERE professional_id = :pid AND recurring_schedule_id = :sid "
                   "AND starts_at >= :starts_from AND starts_at < :starts_before",
-                  sid=schedule_id, starts_from=starts_from, starts_before=starts_before)
+                  pid=professional_id, sid=schedule_id, starts_from=starts_from, starts_before=starts_before)
     return {row[0] for row in rows}
 
 

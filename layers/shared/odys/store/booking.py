@@ -1,14 +1,12 @@
-"""SQL of public booking: busy intervals for slots, the self-service view of one appointment, its changes, and
-Idempotency-Key rows (table ``idempotency_keys``)."""
+"""SQL of public booking: busy intervals for slots, the self-service view of one appointment, and Idempotency-Key
+rows (table ``idempotency_keys``). The appointment itself is written through ``store.appointments``."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from typing import Any
 
 from odys import db
-from odys.store.appointments import SlotTaken
 
 MANAGE_COLUMNS = """a.id, a.professional_id, a.client_id, a.starts_at, a.ends_at, a.status, a.payment_status,
     a.price, a.pix_txid, a.notes, p.slug, p.name AS professional_name, p.profession, p.timezone,
@@ -44,29 +42,6 @@ def for_manage(appointment_id: str, *, lock: bool = False) -> dict[str, Any] | N
     return db.one(f"SELECT {MANAGE_COLUMNS} FROM appointments a JOIN professionals p ON p.id = a.professional_id "
                   f"JOIN clients c ON c.id = a.client_id WHERE a.id = :id" + (" FOR UPDATE OF a" if lock else ""),
                   id=appointment_id)
-
-
-def set_pix_txid(appointment_id: str, txid: str) -> None:
-    db.run("UPDATE appointments SET pix_txid = :txid WHERE id = :id", id=appointment_id, txid=txid)
-
-
-def cancel(appointment_id: str) -> None:
-    db.run("UPDATE appointments SET status = 'cancelled', updated_at = now() WHERE id = :id", id=appointment_id)
-
-
-def reschedule(appointment_id: str, starts_at: dt.datetime, ends_at: dt.datetime, status: str) -> None:
-    """Move the appointment in one statement; raises :class:`SlotTaken` when the new time overlaps another.
-
-    The reminder is re-armed for the new time. Run it inside a transaction (an exclusion violation aborts it).
-    """
-    try:
-        db.run("UPDATE appointments SET starts_at = :starts, ends_at = :ends, status = :status, "
-               "reminder_sent_at = NULL, updated_at = now() WHERE id = :id",
-               id=appointment_id, starts=starts_at, ends=ends_at, status=status)
-    except db.DatabaseError as error:
-        if db.sqlstate(error) == ("23P01", "appointments_no_overlap"):
-            raise SlotTaken() from None
-        raise
 
 
 def idempotency_get(scope: str, key: str) -> dict[str, Any] | None:

@@ -34,6 +34,7 @@ def count(professional_id: str) -> int:
 # --- issue 3 (B): search, edit and delete from the professional's client list -------------------------------
 
 UPDATABLE = frozenset({"name", "phone", "email"})
+_C_COLUMNS = ", ".join(f"c.{name.strip()}" for name in COLUMNS.split(","))
 
 
 def search_page(professional_id: str, *, now: Any, limit: int, offset: int, name_pattern: str | None = None,
@@ -52,9 +53,8 @@ def search_page(professional_id: str, *, now: Any, limit: int, offset: int, name
         matches.append("c.phone LIKE :phone_pattern")
         params["phone_pattern"] = f"%{phone_digits}%"
     where = "c.professional_id = :pid" + (f" AND ({' OR '.join(matches)})" if matches else "")
-    columns = ", ".join(f"c.{name.strip()}" for name in COLUMNS.split(","))
     return db.all(
-        f"SELECT {columns}, (SELECT min(a.starts_at) FROM appointments a WHERE a.client_id = c.id "
+        f"SELECT {_C_COLUMNS}, (SELECT min(a.starts_at) FROM appointments a WHERE a.client_id = c.id "
         f"AND a.professional_id = c.professional_id AND a.status IN ('pending', 'confirmed') "
         f"AND a.starts_at >= :now) AS next_appointment_at FROM clients c WHERE {where} "
         f"ORDER BY lower(c.name), c.id LIMIT :limit OFFSET :offset", **params)
