@@ -41,7 +41,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from odys import config, db, plans
+from odys import config, db, metrics, plans
 from odys.billing import ENDED_STATUSES, PAID_PLANS, BillingNotConfigured, plan_for_price
 from odys.errors import BadRequest
 from odys.log import logger
@@ -130,20 +130,6 @@ def notify(professional_id: str, kind: str, *, event_id: str, plan: str | None =
     label = plans.PLANS[plan].label if plan in plans.PLANS else ""  # type: ignore[index]
     notify_professional(professional_id, f"billing_{kind}", title, body.format(plan=label).replace("  ", " "),
                         dedupe_key=f"stripe:{event_id}:{kind}")
-
-
-def _emit_metric(name: str, plan: str | None) -> None:
-    """One EMF line (Powertools ``single_metric``), flushed at once; a metric never breaks the webhook."""
-    namespace = config.env("POWERTOOLS_METRICS_NAMESPACE")
-    if not namespace:
-        return
-    try:
-        from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-        with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
-            metric.add_dimension(name="plan", value=plan or "unknown")
-    except Exception:  # noqa: BLE001
-        logger.warning("metric not emitted", extra={"metric": name})
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -241,7 +227,7 @@ def _checkout_completed(event: dict[str, Any]) -> str:
         store.apply_subscription(pid, plan=plan, customer_id=customer_id, subscription_id=subscription_id,
                                  state_at=_created(event))
     notify(pid, "subscription_activated", event_id=event["id"], plan=plan or state["plan"])
-    db.after_commit(lambda: _emit_metric("subscription_started", plan or state["plan"]))
+    db.after_commit(lambda: metrics.count("subscription_started", plan=plan or state["plan"] or "unknown"))
     return "applied"
 
 

@@ -17,7 +17,7 @@ import datetime as dt
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from odys import db, plans
+from odys import clock, db, plans
 from odys.errors import PlanLimitReached
 from odys.notifications import notify_professional
 from odys.store import appointments, clients
@@ -45,7 +45,7 @@ def _refuse(professional: dict[str, Any], limit: Literal["clients", "appointment
 
 
 def ensure_client_capacity(professional: dict[str, Any], now: dt.datetime | None = None) -> None:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or clock.now()
     plan = plans.effective_plan(professional["plan"], professional["trial_ends_at"], now)
     allowed = plans.limit_of(plan, "clients")
     if allowed is None:
@@ -57,7 +57,7 @@ def ensure_client_capacity(professional: dict[str, Any], now: dt.datetime | None
 
 def ensure_appointment_capacity(professional: dict[str, Any], starts_at: dt.datetime,
                                 now: dt.datetime | None = None) -> None:
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or clock.now()
     plan = plans.effective_plan(professional["plan"], professional["trial_ends_at"], now)
     allowed = plans.limit_of(plan, "appointments_per_month")
     if allowed is None:

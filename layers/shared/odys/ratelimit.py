@@ -59,7 +59,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from odys import config
+from odys import config, metrics
 from odys.errors import RateLimited
 from odys.log import logger
 
@@ -295,20 +295,6 @@ def _upstash_limiter(limit: Limit) -> Any:
     return limiter
 
 
-def _emit_fallback_metric(limit: Limit) -> None:
-    """One ``RateLimitFallback`` EMF line; needs no ``log_metrics`` decorator. Skipped without a namespace."""
-    namespace = config.env("POWERTOOLS_METRICS_NAMESPACE")
-    if not namespace:
-        return
-    try:
-        from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-        with single_metric(name="RateLimitFallback", unit=MetricUnit.Count, value=1, namespace=namespace) as metric:
-            metric.add_dimension(name="limit", value=limit.name)
-    except Exception:  # a metric must never break the request
-        pass
-
-
 def _redact(text: str) -> str:
     return text.replace(_state.token, "***") if _state.token else text
 
@@ -329,7 +315,7 @@ def _fallback(limit: Limit, identifier: str, error: BaseException | None) -> Dec
                 "error": _redact(str(error))[:200],
             },
         )
-    _emit_fallback_metric(limit)
+    metrics.count("RateLimitFallback", limit=limit.name)
     return _state.memory.hit(limit, identifier)
 
 
