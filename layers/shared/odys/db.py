@@ -13,9 +13,37 @@ The connection is configured by ``DATABASE_URL`` (``postgresql://user[:password]
 certificate and host name checked against ``sslrootcert`` — the RDS CA bundle for a direct RDS connection — or,
 without it, the system trust store, which holds the ACM roots RDS Proxy uses).
 
+Every session is opened with ``statement_timeout``, ``lock_timeout`` and ``idle_in_transaction_session_timeout``
+(``DATABASE_STATEMENT_TIMEOUT_MS`` 8000, ``DATABASE_LOCK_TIMEOUT_MS`` 3000,
+``DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS`` 15000; 0 turns one off), so a stuck lock or a runaway query answers
+well before the Lambda timeout: a statement past its statement or lock timeout raises :class:`DatabaseBusy`
+(503 ``database_busy``)::
+
+    db.scalar("SELECT pg_sleep(60)")     # -> DatabaseBusy after 8 s, Retry-After: 3
+
+A server that cannot be reached or refuses the session (``3D000`` unknown database, ``53300`` too many
+connections, ``57P03`` starting up / shutting down / failing over, ``28000``/``28P01`` login refused) raises
+:class:`DatabaseUnavailable` (503 ``database_unavailable``, ``Retry-After``); refusals that only a configuration
+change can fix are logged as errors.
+
 A dropped connection (idle timeout, failover, ``pg_terminate_backend``) is replaced transparently when that is
 safe: at the start of a transaction and for read-only statements outside one. A write that fails on a broken
-socket is never replayed (it may have committed); it raises :class:`DatabaseUnavailable`.
+socket is never replayed (it may have committed); it raises :class:`DatabaseUnavailable`. A transaction lives and
+dies with its connection: once that is lost, every further statement of the transaction (nested blocks too) and
+leaving the block raise :class:`DatabaseUnavailable`, even if the caller swallowed the first error, and nothing
+of it is stored::
+
+    with db.transaction():
+        db.run("INSERT ...")             # the connection drops after this
+        try:
+            db.run("INSERT ...")         # DatabaseUnavailable
+        except db.DatabaseUnavailable:
+            pass
+        db.run("INSERT ...")             # DatabaseUnavailable again: never on a new connection, never autocommit
+    # leaving the block: DatabaseUnavailable (the first INSERT was rolled back with the session)
+
+An error the server reports (a constraint violation) keeps the connection; PostgreSQL then refuses the rest of
+the transaction itself unless the statement ran inside a ``SAVEPOINT`` that is rolled back.
 """
 
 from __future__ import annotations
@@ -33,17 +61,39 @@ from pg8000.native import Connection, DatabaseError, InterfaceError
 from odys import config
 from odys.errors import ServiceUnavailable
 
-__all__ = ["DatabaseError", "DatabaseUnavailable", "after_commit", "after_transaction", "all", "close", "connection", "one", "run",
-           "scalar", "sqlstate", "transaction"]
+__all__ = ["DatabaseBusy", "DatabaseError", "DatabaseUnavailable", "after_commit", "after_transaction", "all", "close",
+           "connection", "one", "run", "scalar", "sqlstate", "transaction"]
 
 _local = threading.local()  # Lambda runs one request at a time; the local dev server runs threads
 
+# PostgreSQL setting -> (environment variable, default in milliseconds), sent in the startup message: no extra
+# round trip, no SET. Below the functions' 15 s timeout (template.yaml Globals) and the 10 s socket timeout.
+SESSION_TIMEOUTS = {
+    "statement_timeout": ("DATABASE_STATEMENT_TIMEOUT_MS", 8000),
+    "lock_timeout": ("DATABASE_LOCK_TIMEOUT_MS", 3000),
+    "idle_in_transaction_session_timeout": ("DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS", 15000),
+}
+_BUSY = ("55P03", "57014")  # lock_not_available (lock_timeout), query_canceled (statement_timeout)
+
 
 class DatabaseUnavailable(ServiceUnavailable):
+    """503: the database cannot be reached, refused the session, or lost it in the middle of a transaction."""
+
     code = "database_unavailable"
 
     def __init__(self) -> None:
-        super().__init__("The database is unreachable right now. Please retry in a moment.")
+        super().__init__("The database is unreachable right now. Please retry in a moment.",
+                         headers={"Retry-After": "5"})
+
+
+class DatabaseBusy(ServiceUnavailable):
+    """503: a statement waited past ``lock_timeout`` for a lock or ran past ``statement_timeout``."""
+
+    code = "database_busy"
+
+    def __init__(self) -> None:
+        super().__init__("The database is busy with this data right now. Please retry in a moment.",
+                         headers={"Retry-After": "3"})
 
 
 def _connect_kwargs() -> dict[str, Any]:
@@ -58,6 +108,8 @@ def _connect_kwargs() -> dict[str, Any]:
         "port": parts.port or 5432,
         "timeout": config.env_int("DATABASE_TIMEOUT_SECONDS", 10),
         "application_name": (config.env("AWS_LAMBDA_FUNCTION_NAME") or "odys")[:63],
+        "startup_params": {name: str(config.env_int(variable, default))
+                           for name, (variable, default) in SESSION_TIMEOUTS.items()},
     }
     password = urllib.parse.unquote(parts.password) if parts.password else config.secret("DATABASE_PASSWORD", required=False)
     if password:
@@ -86,21 +138,42 @@ def _ssl_context(sslmode: str, rootcert: str | None) -> ssl.SSLContext | bool:
 
 
 def connection() -> Connection:
+    """This execution environment's connection, opened on first use (never anew inside a transaction)."""
     con = getattr(_local, "con", None)
-    if con is None:
-        try:
-            con = Connection(**_connect_kwargs())
-        except (InterfaceError, OSError):
-            raise DatabaseUnavailable() from None
-        _local.con = con
-        _local.depth = 0
+    if con is not None:
+        return con
+    if _in_transaction():  # the transaction's connection was lost: a new one would run the rest in autocommit
+        raise DatabaseUnavailable()
+    kwargs = _connect_kwargs()
+    try:
+        con = Connection(**kwargs)
+    except DatabaseError as error:  # the server refused the session
+        state = sqlstate(error)[0] or ""
+        # 53300 too many connections (53xxx: out of resources), 57P03 starting up, shutting down or failing over
+        _log_refusal("database refused the connection", transient=state[:2] in ("08", "53") or state == "57P03",
+                     sqlstate=state)
+        raise DatabaseUnavailable() from None
+    except (InterfaceError, OSError) as error:  # refused, timed out, unreachable; a TLS failure is configuration
+        _log_refusal("database unreachable", transient=not isinstance(error, ssl.SSLError),
+                     error_type=type(error).__name__)
+        raise DatabaseUnavailable() from None
+    _local.con = con
     return con
 
 
+def _log_refusal(message: str, *, transient: bool, **fields: Any) -> None:
+    from odys.log import logger
+
+    if transient:
+        logger.warning(message, extra=fields)
+    else:  # unknown database, login refused, bad setting, certificate: retrying will not help
+        logger.error(message + ": check DATABASE_URL, the credentials and the DATABASE_* settings", extra=fields)
+
+
 def close() -> None:
+    """Drop the connection; the next statement opens a new one, unless it belongs to a transaction begun on this one."""
     con = getattr(_local, "con", None)
     _local.con = None
-    _local.depth = 0
     if con is not None:
         with contextlib.suppress(Exception):
             con.close()
@@ -128,9 +201,11 @@ def _rows(sql: str, params: dict[str, Any], *, retry_safe: bool | None = None) -
             names = [c["name"] for c in con.columns] if con.columns else []
             return rows or [], names
         except (InterfaceError, OSError, DatabaseError) as error:
-            if not _connection_lost(error):
-                raise  # an error the server sent: the protocol is still in step, the connection stays
-            close()
+            if not _connection_lost(error):  # an error the server sent: the protocol is in step, the connection stays
+                if sqlstate(error)[0] in _BUSY:
+                    raise DatabaseBusy() from None
+                raise
+            close()  # inside a transaction this breaks it: connection() refuses to open another one
             if attempt == 2 or not retry_safe:
                 raise DatabaseUnavailable() from None
         except Exception:
@@ -199,39 +274,55 @@ def _run_after(actions: list[tuple[Callable[[], Any], bool]], *, committed: bool
 
 @contextlib.contextmanager
 def transaction() -> Iterator[None]:
-    """A transaction; nested calls join the outer one. Rolls back on any exception."""
+    """A transaction; nested calls join the outer one. Rolls back on any exception.
+
+    If its connection is lost, leaving the block (any nested one too) raises :class:`DatabaseUnavailable`.
+    """
     if _in_transaction():
         _local.depth += 1
         try:
             yield
         finally:
             _local.depth -= 1
+        _refuse_if_broken()
         return
     _rows("START TRANSACTION", {}, retry_safe=True)
-    _local.depth = 1
-    _local.after = []
+    _local.depth, _local.after = 1, []
     try:
         yield
+        _refuse_if_broken()
     except BaseException:
-        _local.depth = 0
         con = getattr(_local, "con", None)
         if con is not None:
             try:
                 con.run("ROLLBACK")
             except (InterfaceError, OSError, DatabaseError):
                 close()
-        _run_after(_local.__dict__.pop("after", []), committed=False)
+        _end(committed=False)
         raise
-    _local.depth = 0
     try:
-        connection().run("COMMIT")
+        _local.con.run("COMMIT")
     except (InterfaceError, OSError, DatabaseError) as error:
-        close()
-        _local.__dict__.pop("after", None)
-        if _connection_lost(error):
+        if _connection_lost(error):  # committed or not, we cannot know: no follow-up runs
+            close()
+            _end(committed=None)
             raise DatabaseUnavailable() from None
+        _end(committed=False)  # refused by the server (e.g. a deferred constraint): rolled back
         raise
-    _run_after(_local.__dict__.pop("after", []), committed=True)
+    _end(committed=True)
+
+
+def _refuse_if_broken() -> None:
+    if getattr(_local, "con", None) is None:  # lost inside the transaction, which the server has rolled back
+        raise DatabaseUnavailable()
+
+
+def _end(*, committed: bool | None) -> None:
+    """Leave the transaction and run its follow-ups (none when the outcome is unknown)."""
+    _local.depth = 0
+    actions = _local.__dict__.pop("after", [])
+    if committed is not None:
+        _run_after(actions, committed=committed)
 
 
 def sqlstate(error: DatabaseError) -> tuple[str | None, str | None]:

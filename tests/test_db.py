@@ -1,0 +1,252 @@
+"""odys.db against real PostgreSQL servers: a transaction that lost its connection stays broken, connect-time
+refusals and unreachable servers answer 503 ``database_unavailable`` with ``Retry-After``, and the per-session
+timeouts (statement, lock, idle in transaction) are set and answer clear problems."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pg8000.native
+import pytest
+
+from devtools.pg import PostgresServer, free_port
+from odys import db
+from odys.db import DatabaseBusy, DatabaseUnavailable
+from test_account import assert_problem
+
+INSERT_PROFESSIONAL = ("INSERT INTO professionals (user_id, name, slug, phone, email, profession) "
+                       "VALUES (:slug, 'P', :slug, '+5511999990000', 'p@example.com', 'Psi')")
+
+
+def _side_connection() -> pg8000.native.Connection:
+    """A second session on the test database, outside odys.db."""
+    return pg8000.native.Connection(**db._connect_kwargs())
+
+
+def _terminate_our_backend() -> None:
+    pid = db.scalar("SELECT pg_backend_pid()")
+    other = _side_connection()
+    other.run("SELECT pg_terminate_backend(:pid)", pid=pid)
+    other.close()
+
+
+def _stored(slug: str) -> int:
+    return db.scalar("SELECT count(*) FROM professionals WHERE slug = :slug", slug=slug)
+
+
+@pytest.fixture
+def fresh_session(monkeypatch) -> Iterator[Callable[..., None]]:
+    """Set environment variables read at connect time; odys.db reconnects with them, and again after the test."""
+
+    def configure(**variables: str) -> None:
+        for name, value in variables.items():
+            monkeypatch.setenv(name, value)
+        db.close()
+
+    yield configure
+    db.close()  # before monkeypatch restores the environment; the next statement reconnects with it
+
+
+@pytest.fixture
+def logs() -> Iterator[Callable[[], list[dict]]]:
+    """The JSON log lines written while the test runs."""
+    from odys.log import logger
+
+    stream = io.StringIO()
+    handler = logger._logger.handlers[0]
+    previous = handler.setStream(stream)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    handler.setStream(previous)
+
+
+# --- item 10: a transaction never outlives its connection --------------------------------------------------------
+
+
+def test_a_transaction_that_lost_its_connection_refuses_every_further_statement_and_stores_nothing():
+    seen: list[str] = []
+    refused: list[str] = []
+
+    def attempt(name: str, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except DatabaseUnavailable:
+            refused.append(name)  # the caller swallows it and carries on
+
+    def nested_with_swallowed_error() -> None:
+        with db.transaction():
+            attempt("nested statement", lambda: db.run(INSERT_PROFESSIONAL, slug="nested"))
+
+    raised = None
+    try:
+        with db.transaction():
+            db.after_commit(lambda: seen.append("after_commit"))
+            db.after_transaction(lambda: seen.append("after_transaction"))
+            db.run(INSERT_PROFESSIONAL, slug="first")
+            _terminate_our_backend()
+            attempt("write on the dead connection", lambda: db.run(INSERT_PROFESSIONAL, slug="second"))
+            attempt("later write", lambda: db.run(INSERT_PROFESSIONAL, slug="third"))
+            attempt("later read", lambda: db.scalar("SELECT count(*) FROM professionals"))
+            attempt("nested block", nested_with_swallowed_error)
+            attempt("last write", lambda: db.run(INSERT_PROFESSIONAL, slug="fourth"))
+    except DatabaseUnavailable as error:
+        raised = error
+    assert refused == ["write on the dead connection", "later write", "later read", "nested statement",
+                       "nested block", "last write"]
+    assert raised is not None, "leaving the broken transaction must raise even though every error was swallowed"
+    assert db.scalar("SELECT count(*) FROM professionals") == 0  # nothing partial, nothing in autocommit
+    assert seen == ["after_transaction"]  # rolled back: after_commit never runs
+    with db.transaction():  # the next transaction starts on a fresh connection
+        db.run(INSERT_PROFESSIONAL, slug="after")
+    assert _stored("after") == 1
+
+
+def test_an_idle_in_transaction_timeout_breaks_the_transaction(fresh_session):
+    fresh_session(DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_MS="300")
+    assert db.scalar("SHOW idle_in_transaction_session_timeout") == "300ms"
+    with pytest.raises(DatabaseUnavailable):
+        with db.transaction():
+            db.run(INSERT_PROFESSIONAL, slug="idle")
+            time.sleep(1.0)  # e.g. a slow call to another service inside the transaction
+            with contextlib.suppress(DatabaseUnavailable):
+                db.run(INSERT_PROFESSIONAL, slug="idle-2")
+    assert db.scalar("SELECT count(*) FROM professionals") == 0
+
+
+def test_a_server_reported_error_keeps_the_transaction_and_its_savepoints():
+    with db.transaction():
+        pid = db.scalar("SELECT pg_backend_pid()")
+        db.run(INSERT_PROFESSIONAL, slug="kept")
+        db.run("SAVEPOINT attempt")
+        with pytest.raises(db.DatabaseError) as info:
+            db.run(INSERT_PROFESSIONAL, slug="Bad Slug!")  # check constraint: the server answers, we stay in step
+        assert db.sqlstate(info.value)[0] == "23514"
+        db.run("ROLLBACK TO SAVEPOINT attempt")
+        db.run(INSERT_PROFESSIONAL, slug="kept-too")
+        assert db.scalar("SELECT pg_backend_pid()") == pid
+    assert _stored("kept") == 1 and _stored("kept-too") == 1
+
+
+# --- item 11: connect-time refusals and unreachable servers are 503 database_unavailable + Retry-After ---------
+
+
+def _assert_unavailable(result) -> None:
+    assert_problem(result, 503, "database_unavailable")
+    assert 1 <= int(result.headers["Retry-After"]) <= 30
+
+
+def _admin_kwargs(server: PostgresServer) -> dict:
+    return {"user": "postgres", "unix_sock": str(server.sock / f".s.PGSQL.{server.port}"), "database": "postgres"}
+
+
+def _silent_server() -> socket.socket:
+    """Accepts TCP connections (kernel backlog) and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    return listener
+
+
+@pytest.mark.parametrize("case", ["missing database", "role connection limit", "login refused", "closed port",
+                                  "server never answers"])
+def test_connect_time_failures_answer_503_with_retry_after(case, api, postgres, fresh_session, logs):
+    tcp = f"postgresql://{{user}}@127.0.0.1:{postgres.port}/{{database}}?sslmode=disable"
+    listener = None
+    level, sqlstate = "WARNING", None
+    if case == "missing database":
+        url, level, sqlstate = tcp.format(user="postgres", database="odys_no_such_db"), "ERROR", "3D000"
+    elif case == "role connection limit":
+        db.run("CREATE ROLE odys_limited LOGIN CONNECTION LIMIT 0")
+        url, sqlstate = tcp.format(user="odys_limited", database="odys_test"), "53300"
+    elif case == "login refused":  # a configuration error: logged as an error, the password never
+        db.run("CREATE ROLE odys_nologin NOLOGIN")
+        url, level, sqlstate = tcp.replace("{user}@", "odys_nologin:s3cret-pw@").format(database="odys_test"), \
+            "ERROR", "28000"
+    elif case == "closed port":
+        url = f"postgresql://postgres@127.0.0.1:{free_port()}/odys_test?sslmode=disable"
+    else:
+        listener = _silent_server()
+        url = f"postgresql://postgres@127.0.0.1:{listener.getsockname()[1]}/odys_test?sslmode=disable"
+    try:
+        fresh_session(DATABASE_URL=url, DATABASE_TIMEOUT_SECONDS="1")
+        _assert_unavailable(api.get("/api/professionals/ana"))
+    finally:
+        if listener:
+            listener.close()
+        db.close()
+        admin = pg8000.native.Connection(**_admin_kwargs(postgres))
+        admin.run("DROP ROLE IF EXISTS odys_limited")
+        admin.run("DROP ROLE IF EXISTS odys_nologin")
+        admin.close()
+    lines = logs()
+    refusal = [line for line in lines if line.get("message", "").startswith("database")]
+    assert refusal and refusal[0]["level"] == level, lines
+    assert refusal[0].get("sqlstate") == sqlstate
+    assert "s3cret-pw" not in json.dumps(lines)
+
+
+def test_a_server_shutting_down_or_failing_over_answers_503(api, fresh_session):
+    """57P03 (cannot connect now): a server in smart shutdown refuses new sessions while an old one lingers."""
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="odys-test-57p03-"))).start()
+    lingering = pg8000.native.Connection(**_admin_kwargs(server))
+    try:
+        subprocess.run(server._cmd(str(server.bin / "pg_ctl"), "-D", str(server.data), "-m", "smart", "-W", "stop"),
+                       check=True, capture_output=True)
+        fresh_session(DATABASE_URL=server.url("postgres"))
+        for _ in range(50):  # the postmaster takes the stop request asynchronously
+            try:
+                db.scalar("SELECT 1")
+            except (DatabaseUnavailable, db.DatabaseError):
+                break
+            db.close()
+            time.sleep(0.1)
+        _assert_unavailable(api.get("/api/professionals/ana"))
+    finally:
+        db.close()
+        lingering.close()
+        server.stop()
+
+
+# --- session timeouts ----------------------------------------------------------------------------------------------
+
+
+def test_sessions_carry_statement_lock_and_idle_timeouts_by_default():
+    assert db.scalar("SHOW statement_timeout") == "8s"
+    assert db.scalar("SHOW lock_timeout") == "3s"
+    assert db.scalar("SHOW idle_in_transaction_session_timeout") == "15s"
+
+
+def test_a_statement_past_its_timeout_is_a_busy_problem(fresh_session):
+    fresh_session(DATABASE_STATEMENT_TIMEOUT_MS="200")
+    started = time.monotonic()
+    with pytest.raises(DatabaseBusy) as info:
+        db.scalar("SELECT pg_sleep(3)")
+    assert time.monotonic() - started < 2
+    assert info.value.status == 503 and info.value.code == "database_busy" and info.value.headers["Retry-After"]
+    assert db.scalar("SELECT 1") == 1  # the session is still good
+
+
+def test_a_row_locked_elsewhere_answers_503_database_busy_not_500(api, professional, fresh_session):
+    token, _ = professional
+    fresh_session(DATABASE_LOCK_TIMEOUT_MS="200")
+    holder = _side_connection()
+    try:
+        holder.run("START TRANSACTION")
+        holder.run("SELECT id FROM professionals FOR UPDATE")  # e.g. a stuck transaction elsewhere
+        started = time.monotonic()
+        result = api.patch("/api/account", token=token, json_body={"name": "Outro Nome"})
+        assert time.monotonic() - started < 2
+        assert_problem(result, 503, "database_busy")
+        assert 1 <= int(result.headers["Retry-After"]) <= 30
+    finally:
+        holder.run("ROLLBACK")
+        holder.close()
+    assert db.scalar("SELECT name FROM professionals") == "Ana Souza"
+    assert api.patch("/api/account", token=token, json_body={"name": "Outro Nome"}).status == 200
