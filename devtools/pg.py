@@ -7,18 +7,43 @@
     server.stop()
 
 PostgreSQL refuses to run as root: when we are root, the cluster is created and run as an unprivileged user
-(``postgres`` when it exists, otherwise ``odys``, created on the fly).
+(``postgres`` when it exists, otherwise ``odys``, created on the fly). When that user cannot reach the directory
+(a checkout under ``/root``, mode 700), the cluster lives in ``/var/tmp/odys-pg-<hash of the directory>`` instead,
+owned by that user (``server.relocated`` is then true and ``server.base`` says where). A cluster that cannot be
+created or started raises :class:`PostgresError`, whose message says why in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import glob
+import hashlib
 import os
 import pwd
 import shutil
 import socket
+import stat
 import subprocess
 from pathlib import Path
+
+RELOCATION_ROOT = Path("/var/tmp")
+
+
+class PostgresError(RuntimeError):
+    """The cluster could not be created or started (the message is one line, with what to do)."""
+
+
+def _run(args: list[str], what: str, log: Path | None = None) -> str:
+    """Run a PostgreSQL tool; on failure raise PostgresError with its last word (or the server log's)."""
+    result = subprocess.run(args, capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = [line.strip() for line in (result.stderr or result.stdout).splitlines() if line.strip()]
+        if log and log.exists():
+            lines += [line.strip() for line in log.read_text(errors="replace").splitlines()[-20:]
+                      if "FATAL" in line or "ERROR" in line]
+        reason = lines[-1] if lines else f"exit status {result.returncode}"
+        raise PostgresError(f"{what} failed: {reason}" + (f" (log: {log})" if log else ""))
+    return result.stdout
 
 
 def _bindir() -> Path:
@@ -49,18 +74,21 @@ def _service_user() -> str | None:
             return name
         except KeyError:
             continue
-    subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "odys"], check=True)
+    _run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", "odys"],
+         "creating the user 'odys' to run PostgreSQL")
     return "odys"
 
 
 class PostgresServer:
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        self.base = Path(data_dir).resolve()
-        self.data = self.base / "data"
-        self.sock = self.base / "sock"
+        self.requested = Path(data_dir).resolve()
         self.port = port or free_port()
         self.user = _service_user()
         self.bin = _bindir()
+        self.base = self._reachable(self.requested)
+        self.relocated = self.base != self.requested
+        self.data = self.base / "data"
+        self.sock = self.base / "sock"
         self.log = self.base / "postgres.log"
 
     def _cmd(self, *args: str) -> list[str]:
@@ -71,19 +99,46 @@ class PostgresServer:
             entry = pwd.getpwnam(self.user)
             os.chown(path, entry.pw_uid, entry.pw_gid)
 
+    def _reachable(self, wanted: Path) -> Path:
+        """``wanted``, created and owned by the service user, or a directory of its own under /var/tmp when the
+        service user cannot enter ``wanted`` (one of its parents is closed to it, e.g. /root)."""
+        wanted.mkdir(parents=True, exist_ok=True)
+        if not self.user:
+            return wanted
+        self._chown(wanted)
+        if subprocess.run(self._cmd("test", "-w", str(wanted), "-a", "-x", str(wanted))).returncode == 0:
+            return wanted
+        with contextlib.suppress(OSError):
+            wanted.rmdir()  # only if we just made it and it is empty
+        digest = hashlib.sha256(str(wanted).encode()).hexdigest()[:12]
+        base = RELOCATION_ROOT / f"odys-pg-{digest}"
+        with contextlib.suppress(FileExistsError):
+            base.mkdir(mode=0o700)
+            self._chown(base)
+        info = os.lstat(base)  # /var/tmp is world-writable: never follow a link or use someone else's directory
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != pwd.getpwnam(self.user).pw_uid:
+            raise PostgresError(f"{base} exists but is not a directory owned by {self.user}: remove it, or set "
+                                f"ODYS_DEV_PG_DIR to a directory {self.user} can enter")
+        return base
+
     def start(self) -> "PostgresServer":
         self.base.mkdir(parents=True, exist_ok=True)
         self.sock.mkdir(exist_ok=True)
         for path in (self.base, self.sock):
             self._chown(path)
         if not (self.data / "PG_VERSION").exists():
-            subprocess.run(self._cmd(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
-                                     "-E", "UTF8", "--no-locale", "--no-sync"),
-                           check=True, capture_output=True)
+            _run(self._cmd(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres",
+                           "-E", "UTF8", "--no-locale", "--no-sync"), f"initdb in {self.data}")
         status = subprocess.run(self._cmd(str(self.bin / "pg_ctl"), "-D", str(self.data), "status"),
                                 capture_output=True)
         if status.returncode == 0:  # left running by an earlier run that was killed: this cluster is throwaway
             self.stop()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError:
+                raise PostgresError(f"port {self.port} is in use: choose another (ODYS_DEV_PG_PORT=54330 make dev)"
+                                    ) from None
         if self.log.exists():
             self._chown(self.log)
         else:
@@ -91,8 +146,8 @@ class PostgresServer:
             self._chown(self.log)
         opts = (f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off "
                 f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
-        subprocess.run(self._cmd(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", opts,
-                                 "-w", "-t", "60", "start"), check=True, capture_output=True)
+        _run(self._cmd(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", opts,
+                       "-w", "-t", "60", "start"), f"starting PostgreSQL on port {self.port}", self.log)
         return self
 
     def stop(self) -> None:
@@ -106,10 +161,9 @@ class PostgresServer:
             "@/", f"@localhost:{self.port}/").replace(f"&port={self.port}", "")
 
     def psql(self, sql: str, database: str = "postgres") -> str:
-        out = subprocess.run([str(self.bin / "psql") if (self.bin / "psql").exists() else "psql", "-X", "-q", "-At",
-                              "-h", str(self.sock), "-p", str(self.port), "-U", "postgres", "-d", database, "-c", sql],
-                             check=True, capture_output=True, text=True)
-        return out.stdout
+        return _run([str(self.bin / "psql") if (self.bin / "psql").exists() else "psql", "-X", "-q", "-At",
+                     "-h", str(self.sock), "-p", str(self.port), "-U", "postgres", "-d", database, "-c", sql],
+                    f"psql on {database}")
 
     def create_database(self, name: str, *, drop: bool = True) -> None:
         if drop:
