@@ -24,7 +24,7 @@ os.environ.update({
     "POWERTOOLS_SERVICE_NAME": "odys",
     "POWERTOOLS_METRICS_NAMESPACE": "Odys",
     "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_LOG_LEVEL": "WARNING",
+    "POWERTOOLS_LOG_LEVEL": "INFO",  # the production level (template.yaml)
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -105,6 +105,10 @@ class Api:
                 body: str | bytes | None = None, headers: dict[str, str] | None = None,
                 query: dict[str, Any] | str | None = None, source_ip: str = "203.0.113.10") -> Result:
         headers = dict(headers or {})
+        if json_body is not None:
+            body = json.dumps(json_body)
+            if not any(k.lower() == "content-type" for k in headers):
+                headers["content-type"] = "application/json"
         if token:
             headers["authorization"] = f"Bearer {token}"
         for route in self.routes:
@@ -115,7 +119,7 @@ class Api:
             raise AssertionError(f"template.yaml routes no {method} {path}")
         event = lambdas.http_event(method, path, route_path=route.path, path_parameters=params or None,
                                    query=query, headers=headers,
-                                   body=json_body if json_body is not None else body, source_ip=source_ip)
+                                   body=body, source_ip=source_ip)
         raw = lambdas.invoke(route.function, event)
         return Result(raw["statusCode"], raw.get("headers") or {}, raw.get("body") or "", raw)
 

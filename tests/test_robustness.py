@@ -12,7 +12,7 @@ from devtools import lambdas
 
 BODIES: list[object] = [None, "", "null", "[]", '"text"', "{", '{"a": 1}', "{}", b"\xff\xfe\x00binary",
                         '{"startsAt": "yesterday", "clientId": "x", "plan": 5, "windows": "all", "action": "fly"}',
-                        '{"name": "' + "x" * 5000 + '"}']
+                        '{"name": "' + "x" * 5000 + '"}', '{"name": ' + "[" * 1000 + "]" * 1000 + "}"]
 PATH_VALUES = ["not-a-uuid", "00000000-0000-0000-0000-000000000000", "%00", "x" * 300]
 QUERIES = ["from=nope&to=2026-13-45&limit=-1&cursor=%%%&status=bogus", "limit=99999999999999999999&q=" + "%" * 10]
 

@@ -4,16 +4,18 @@
         name: Name
         phone: Phone          # "+55 (11) 99999-0000" or "11999990000" -> "+5511999990000"
         email: Email | None = None
+
+    class Move(ApiModel):
+        starts_at: Instant    # "2026-12-01T09:00:00-03:00" -> datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+        timezone: TimeZone    # "America/Sao_Paulo"; not "Factory", "posixrules", "right/UTC", "US/Eastern"
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from typing import Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -73,14 +75,63 @@ def _email(value: str) -> str:
     return value
 
 
+# IANA region zones: Area/Location[/Sublocation]. Leaves out what zoneinfo also finds on disk but is no place's
+# zone or means something else to PostgreSQL: "Factory", "posixrules", "localtime", "right/…" (leap seconds: 27 s
+# off PostgreSQL's view), "posix/…", "Etc/GMT+3" (inverted sign), "US/…", "EST5EDT", "GB".
+_REGION_ZONE = re.compile(r"(Africa|America|Antarctica|Arctic|Asia|Atlantic|Australia|Europe|Indian|Pacific)"
+                          r"(/[A-Z][A-Za-z0-9_+-]*){1,2}")
+
+
 def _timezone(value: str) -> str:
+    """An IANA region time zone (``America/Sao_Paulo``) that zoneinfo can load.
+
+    >>> _timezone("America/Argentina/Buenos_Aires")
+    'America/Argentina/Buenos_Aires'
+    >>> _timezone("right/UTC")
+    Traceback (most recent call last):
+    ValueError: not an IANA region time zone, e.g. America/Sao_Paulo
+    """
     try:
-        if value in ("", "localtime") or value != value.strip():
+        if not isinstance(value, str) or not _REGION_ZONE.fullmatch(value):
             raise ValueError
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise ValueError("not an IANA time zone name, e.g. America/Sao_Paulo") from None
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        raise ValueError("not an IANA region time zone, e.g. America/Sao_Paulo") from None
     return value
+
+
+INSTANT_FIRST_YEAR = 2000
+INSTANT_LAST_YEAR = 2100
+_INSTANT_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})")
+_UTC = dt.timezone.utc
+
+
+def _instant(value: object) -> dt.datetime:
+    """An ISO 8601 date-time string **with** an offset (``Z`` or ``±HH:MM``) in the years INSTANT_FIRST_YEAR to
+    INSTANT_LAST_YEAR (UTC), returned in UTC. No Unix numbers, no naive times, no year 1900 or 9998: nothing an
+    agenda means. (A timezone-aware ``datetime`` from Python code is checked the same way.)
+
+    >>> _instant("2026-12-01T09:00:00-03:00")
+    datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.timezone.utc)
+    >>> _instant(1764590400)
+    Traceback (most recent call last):
+    ValueError: must be an ISO 8601 date-time with offset, e.g. 2026-12-01T12:00:00Z
+    """
+    if isinstance(value, dt.datetime):
+        parsed = value
+    elif isinstance(value, str) and _INSTANT_RE.fullmatch(value):
+        try:
+            parsed = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not a valid date-time") from None
+    else:
+        raise ValueError("must be an ISO 8601 date-time with offset, e.g. 2026-12-01T12:00:00Z")
+    if parsed.tzinfo is None or parsed.utcoffset() is None:
+        raise ValueError("needs a UTC offset, e.g. 2026-12-01T12:00:00Z")
+    if not dt.datetime(INSTANT_FIRST_YEAR, 1, 1, tzinfo=_UTC) <= parsed < dt.datetime(INSTANT_LAST_YEAR + 1, 1, 1,
+                                                                                         tzinfo=_UTC):
+        raise ValueError(f"must be between the years {INSTANT_FIRST_YEAR} and {INSTANT_LAST_YEAR}")
+    return parsed.astimezone(_UTC)
 
 
 RESERVED_SLUGS = frozenset({"api", "admin", "app", "login", "signup", "dashboard", "settings", "booking", "odys",
@@ -108,6 +159,7 @@ def _hhmm(value: object) -> dt.time:
 Phone = Annotated[str, AfterValidator(normalize_phone)]
 Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
 TimeZone = Annotated[str, AfterValidator(_timezone)]
+Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
 Slug = Annotated[str, AfterValidator(_slug)]
 Name = Annotated[str, Field(min_length=1, max_length=120)]
 HHMM = Annotated[dt.time, BeforeValidator(_hhmm)]

@@ -14,7 +14,13 @@ A function's handler module stays this thin::
     lambda_handler = lambda_handler_for(app)
 
 Errors raised anywhere below (:class:`odys.errors.Problem`) become ``application/problem+json`` responses; any
-other exception is logged and answered with a 500 problem that reveals nothing.
+other exception is logged and answered with a 500 problem that reveals nothing. On a rate-limited route every
+response, problems included, carries the ``RateLimit-*`` headers of the request's decision.
+
+Request bodies (:func:`parse_body`) are JSON objects sent as ``Content-Type: application/json`` (parameters such
+as ``; charset=utf-8`` allowed, any case): another media type, or a body without one, is 415
+``unsupported_media_type`` (so no browser can send one cross-site as a CORS "simple request"); a body that is not
+UTF-8 JSON, or nests deeper than :data:`MAX_JSON_DEPTH`, is 400 ``malformed_json``.
 """
 
 from __future__ import annotations
@@ -29,11 +35,15 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from pydantic import BaseModel, ValidationError
 
+from odys import ratelimit
 from odys.db import DatabaseError, sqlstate
-from odys.errors import PROBLEM_CONTENT_TYPE, BadRequest, NotFound, Problem, ValidationFailed
+from odys.errors import PROBLEM_CONTENT_TYPE, BadRequest, NotFound, Problem, UnsupportedMediaType, ValidationFailed
 from odys.log import logger
 
 M = TypeVar("M", bound=BaseModel)
+
+JSON_MEDIA_TYPE = "application/json"
+MAX_JSON_DEPTH = 32  # our bodies nest 3 deep; deeper is an attack on the parser, not a request
 
 
 def _default(value: Any) -> Any:
@@ -74,20 +84,55 @@ def _field_errors(error: ValidationError, prefix: str = "") -> list[dict[str, st
     return out
 
 
+def is_json_media_type(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` header value declares JSON.
+
+    >>> [is_json_media_type(v) for v in ("application/json", "Application/JSON; charset=utf-8", "text/plain", None)]
+    [True, True, False, False]
+    """
+    return bool(content_type) and content_type.split(";", 1)[0].strip().lower() == JSON_MEDIA_TYPE  # type: ignore[union-attr]
+
+
+def _too_deep(data: Any, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether parsed JSON nests more than ``limit`` arrays/objects deep (iteratively: no recursion to exhaust).
+
+    >>> _too_deep({"a": [[1]]}, limit=3), _too_deep({"a": [[[1]]]}, limit=3)
+    (False, True)
+    """
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
 def parse_body(app: APIGatewayHttpResolver, model: type[M]) -> M:
-    """The JSON body validated by ``model``: 400 when it is missing or not JSON, 422 when a field is invalid."""
+    """The JSON body validated by ``model``: 400 when it is missing or not JSON, 415 when it is not declared
+    ``application/json``, 422 when a field is invalid."""
+    event = app.current_event
+    if not event.body:
+        raise BadRequest("This request needs a JSON body.", code="body_required")
+    headers = event.headers or {}
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+    if not is_json_media_type(content_type):
+        raise UnsupportedMediaType("The request body must be JSON, sent with Content-Type: application/json.")
     try:
-        raw = app.current_event.decoded_body
+        raw = event.decoded_body
     except (UnicodeDecodeError, ValueError):  # not UTF-8 (or broken base64): cannot be our JSON
         raise BadRequest("The request body must be UTF-8 encoded JSON.", code="malformed_json") from None
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         raise BadRequest("This request needs a JSON body.", code="body_required")
     try:
         data = json.loads(raw)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: nested deeper than the parser's stack
         raise BadRequest("The request body is not valid JSON.", code="malformed_json") from None
     if not isinstance(data, dict):
         raise BadRequest("The request body must be a JSON object.", code="malformed_json")
+    if _too_deep(data):
+        raise BadRequest(f"The request body nests deeper than {MAX_JSON_DEPTH} levels.", code="malformed_json")
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -116,30 +161,35 @@ def create_app() -> APIGatewayHttpResolver:
     """A resolver with Odys' error rendering. CORS is configured once, on the HTTP API (template.yaml)."""
     app = APIGatewayHttpResolver()
 
+    def respond(problem: Problem) -> Response:
+        response = problem_response(problem)
+        ratelimit.merge_headers(response.headers, ratelimit.request_decision(app))
+        return response
+
     @app.exception_handler(Problem)
     def _on_problem(problem: Problem) -> Response:
         if problem.status >= 500:
             logger.warning("service problem", extra={"code": problem.code, "status": problem.status})
-        return problem_response(problem)
+        return respond(problem)
 
     @app.not_found
     def _on_not_found(_: Exception) -> Response:
-        return problem_response(NotFound("route", detail=f"No route {app.current_event.raw_path} "
-                                         f"for {app.current_event.http_method}.", code="route_not_found"))
+        return respond(NotFound("route", detail=f"No route {app.current_event.raw_path} "
+                                f"for {app.current_event.http_method}.", code="route_not_found"))
 
     @app.exception_handler(DatabaseError)
     def _on_database_error(error: DatabaseError) -> Response:
         state = sqlstate(error)[0] or ""
         if state.startswith("22"):  # data exception: a value from the request the database cannot take
             logger.warning("value refused by the database", extra={"sqlstate": state})
-            return problem_response(ValidationFailed("A value in this request cannot be stored (out of range or "
-                                                     "not valid text).", code="invalid_value"))
+            return respond(ValidationFailed("A value in this request cannot be stored (out of range or "
+                                            "not valid text).", code="invalid_value"))
         return _on_error(error)
 
     @app.exception_handler(Exception)
     def _on_error(error: Exception) -> Response:
         logger.exception("unhandled error", extra={"error_type": type(error).__name__})
-        return problem_response(Problem("Something went wrong on our side. It has been logged; please retry."))
+        return respond(Problem("Something went wrong on our side. It has been logged; please retry."))
 
     return app
 
@@ -154,14 +204,12 @@ def lambda_handler_for(app: APIGatewayHttpResolver) -> Callable[[dict, Any], dic
 
 def public(limit: str = "public") -> list[Callable]:
     """Middlewares of a public route: rate limited by client IP."""
-    from odys import ratelimit
-
     return [ratelimit.middleware(limit, by="ip")]
 
 
 def authenticated(limit: str = "api") -> list[Callable]:
     """Middlewares of an authenticated route: a verified Supabase token, then the per-user rate limit."""
-    from odys import auth, ratelimit
+    from odys import auth
 
     return [auth.require_user, ratelimit.middleware(limit, by="user")]
 
