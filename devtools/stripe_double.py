@@ -14,14 +14,16 @@ objects (customer, checkout.session, billing_portal.session, subscription) and e
 ``{"error": {"type", "message", "code", "param"}}`` with Stripe's statuses (400, 401, 402, 404, 429, 500).
 
 Endpoints: ``POST /v1/customers``, ``GET /v1/customers/{id}``, ``POST /v1/checkout/sessions``,
-``GET /v1/checkout/sessions/{id}``, ``POST /v1/billing_portal/sessions``, ``GET|DELETE /v1/subscriptions/{id}``.
+``GET /v1/checkout/sessions/{id}`` (``expand[]=subscription``), ``POST /v1/checkout/sessions/{id}/expire``
+(an open session only; 400 otherwise, as Stripe), ``POST /v1/billing_portal/sessions``,
+``GET|DELETE /v1/subscriptions/{id}`` (DELETE of a canceled one is 400, as Stripe).
 For `make dev` it also serves the pages a browser would reach: ``/c/pay/{session}`` (a pretend Checkout: paying
 completes the session and delivers ``checkout.session.completed`` to ``webhook_url``) and ``/p/session/{id}``
 (a pretend portal that can cancel the subscription: ``customer.subscription.deleted``). Cancelling through the API
 also delivers ``customer.subscription.deleted`` when ``webhook_url`` is set, in the background, as Stripe does.
 
 Every request is recorded (:attr:`StripeDouble.requests`) for assertions; :meth:`StripeDouble.fail_next` makes the
-next matching request fail with a given Stripe error.
+next matching request fail with a given Stripe error, :meth:`StripeDouble.hold_next` makes it wait for a signal.
 """
 
 from __future__ import annotations
@@ -347,6 +349,13 @@ class _Failure:
 
 
 @dataclass
+class _Hold:
+    method: str
+    path: str
+    gate: threading.Event
+
+
+@dataclass
 class StripeDouble:
     """The fake Stripe API server. ``prices`` maps known price ids to unit amounts (empty: any price is known)."""
 
@@ -364,6 +373,7 @@ class StripeDouble:
     def __post_init__(self) -> None:
         self._lock = threading.RLock()
         self._failures: list[_Failure] = []
+        self._holds: list[_Hold] = []
         self._idempotent: dict[tuple[str, str], tuple[str, int, dict[str, Any]]] = {}
         self._server: ThreadingHTTPServer | None = None
 
@@ -400,6 +410,7 @@ class StripeDouble:
             for objects in (self.customers, self.checkout_sessions, self.portal_sessions, self.subscriptions):
                 objects.clear()
             self._failures.clear()
+            self._holds.clear()
             self._idempotent.clear()
 
     # -- assertions and scripting --------------------------------------------------------------------------------
@@ -420,6 +431,14 @@ class StripeDouble:
         """The next ``method`` request whose path starts with ``path`` gets this error (once)."""
         with self._lock:
             self._failures.append(_Failure(method, path, StripeApiError(status, error_type, message, code=code)))
+
+    def hold_next(self, method: str, path: str) -> threading.Event:
+        """The next ``method`` request whose path starts with ``path`` waits (at most 10 s) until the returned
+        event is set, then is answered as usual: a slow Stripe, to interleave concurrent requests in tests."""
+        gate = threading.Event()
+        with self._lock:
+            self._holds.append(_Hold(method, path, gate))
+        return gate
 
     def add_subscription(self, customer: str, price_id: str, *, status: str = "active",
                          metadata: dict[str, str] | None = None, trial_end: int | None = None) -> dict[str, Any]:
@@ -451,6 +470,28 @@ class StripeDouble:
                                              "email": self.customers.get(session["customer"], {}).get("email"),
                                              "name": None, "phone": None, "tax_exempt": "none", "tax_ids": []})
             return public(copy.deepcopy(session)), copy.deepcopy(self.subscriptions[sub["id"]])
+
+    def _checkout_session(self, session_id: str) -> dict[str, Any]:
+        if session_id not in self.checkout_sessions:
+            raise _missing("checkout.session", session_id)
+        return self.checkout_sessions[session_id]
+
+    def _expanded(self, session: dict[str, Any], expand: list[str]) -> dict[str, Any]:
+        """``expand[]=subscription``: the subscription object in place of its id."""
+        if "subscription" in expand and session.get("subscription") in self.subscriptions:
+            session["subscription"] = copy.deepcopy(self.subscriptions[session["subscription"]])
+        return session
+
+    def expire_checkout(self, session_id: str) -> dict[str, Any]:
+        """``POST /v1/checkout/sessions/{id}/expire``: an open session can no longer be paid; others are refused."""
+        with self._lock:
+            session = self._checkout_session(session_id)
+            if session["status"] != "open":
+                raise StripeApiError(400, "invalid_request_error", 'Only Checkout Sessions with a status in '
+                                     f'["open"] can be expired. This Checkout Session has a status of '
+                                     f'`{session["status"]}`.')
+            session.update(status="expired", url=None)
+            return copy.deepcopy(session)
 
     def cancel(self, subscription_id: str) -> dict[str, Any]:
         with self._lock:
@@ -501,9 +542,10 @@ class StripeDouble:
             if method == "POST" and path == "/v1/checkout/sessions":
                 return 200, public(self._create_checkout_session(form))
             if method == "GET" and len(parts) == 4 and parts[:3] == ["v1", "checkout", "sessions"]:
-                if parts[3] not in self.checkout_sessions:
-                    raise _missing("checkout.session", parts[3])
-                return 200, public(self.checkout_sessions[parts[3]])
+                return 200, self._expanded(public(self._checkout_session(parts[3])), form.get("expand") or [])
+            if method == "POST" and len(parts) == 5 and parts[:3] == ["v1", "checkout", "sessions"] \
+                    and parts[4] == "expire":
+                return 200, public(self.expire_checkout(parts[3]))
             if method == "POST" and path == "/v1/billing_portal/sessions":
                 return 200, self._create_portal_session(form)
             if len(parts) == 3 and parts[:2] == ["v1", "subscriptions"] and method in ("GET", "DELETE"):
@@ -584,6 +626,11 @@ class StripeDouble:
         record = Recorded(method, path, headers, form, raw)
         with self._lock:
             self.requests.append(record)
+            hold = next((h for h in self._holds if h.method == method and path.startswith(h.path)), None)
+            if hold:
+                self._holds.remove(hold)
+        if hold:
+            hold.gate.wait(10)
         try:
             self._authorize(headers)
             with self._lock:

@@ -158,6 +158,15 @@ def test_delete_needs_typed_slug_and_cascades(api, professional):
     assert db.scalar("SELECT count(*) FROM availability") == 0
 
 
+def test_delete_confirmation_must_match_the_slug_exactly(api, professional):
+    token, _ = professional
+    for typed in ("ANA-PSI", "Ana-Psi", "ana-psí", "ana-ps"):
+        assert_problem(api.delete("/api/account", token=token, json_body={"confirm": typed}), 400,
+                       "confirmation_mismatch")
+    assert db.scalar("SELECT count(*) FROM professionals") == 1
+    assert api.delete("/api/account", token=token, json_body={"confirm": "ana-psi"}).status == 204
+
+
 def test_path_a_function_does_not_serve_is_a_404_problem():
     from devtools import lambdas
 

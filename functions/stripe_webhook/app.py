@@ -8,9 +8,9 @@ app = create_app()
 
 @app.post("/api/stripe/webhook")
 def receive_stripe_event():
-    event = billing_events.verify(billing_events.raw_body(app.current_event),
-                                  app.current_event.headers.get("stripe-signature"))
-    return json_response(200, billing_events.process(event))
+    payload = billing_events.raw_body(app.current_event)
+    billing_events.verify(payload, app.current_event.headers.get("stripe-signature"))
+    return json_response(200, billing_events.process(payload))
 
 
 lambda_handler = lambda_handler_for(app)

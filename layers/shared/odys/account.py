@@ -3,7 +3,7 @@
     account.onboard(user_id, AccountCreate(name="Ana", slug="ana-psi", ...))   # -> professional view (dict)
     account.get(user_id)                                                     # 404 until onboarded
     account.update(user_id, AccountUpdate(pix_key_type="cpf", pix_key="529.982.247-25"))
-    account.delete(user_id, confirm="ana-psi")                               # cascades to everything owned
+    account.delete(user_id, AccountDelete(confirm="ana-psi"))                # stops billing, then cascades
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from odys import db, pix, plans
-from odys.errors import BadRequest, Conflict, NotFound, ValidationFailed
+from odys import billing, db, pix, plans
+from odys.errors import BadRequest, Conflict, NotFound, OnboardingRequired, ValidationFailed
 from odys.fields import ApiModel, Cents, Email, Name, Phone, Slug, TimeZone, reject_nulls
 from odys.store import professionals as store
 
@@ -94,8 +94,7 @@ def current(user_id: str) -> dict[str, Any]:
     """The caller's professional row, or 404 ``onboarding_required``."""
     row = store.by_user(user_id)
     if row is None:
-        raise NotFound("professional", detail="This user has no professional profile yet: create it with "
-                       "POST /api/account.", code="onboarding_required")
+        raise OnboardingRequired()
     return row
 
 
@@ -149,13 +148,15 @@ def update(user_id: str, data: AccountUpdate) -> dict[str, Any]:
 
 
 def delete(user_id: str, data: AccountDelete) -> None:
-    """Delete the professional and, by cascade, everything they own. Confirmation is the typed slug."""
+    """Delete the professional and, by cascade, everything they own. Confirmation is the slug, typed exactly.
+
+    Billing stops first (open Checkout session expired, subscription cancelled): if Stripe fails, 502 and
+    nothing is deleted.
+    """
     professional = current(user_id)
-    if data.confirm.strip().lower() != professional["slug"]:
+    if data.confirm != professional["slug"]:
         raise BadRequest("Type your booking address (slug) exactly to confirm the deletion.",
                          code="confirmation_mismatch")
-    if professional["stripe_subscription_id"]:
-        from odys import billing  # lazy: stripe is loaded only when there is a subscription to cancel
-
-        billing.cancel_subscription(professional["stripe_subscription_id"])  # 502 on failure: nothing deleted
-    store.delete(professional["id"])
+    with db.transaction():  # the row stays locked from the Stripe steps to the deletion: nothing slips in between
+        billing.stop_billing(professional["id"])
+        store.delete(professional["id"])

@@ -1,8 +1,18 @@
 """Stripe subscriptions (professional -> Odys): Checkout, the customer portal, and cancellation.
 
-    billing.checkout(user_id, billing.CheckoutRequest(plan="pro"))   # -> {"url": "https://checkout...", "sessionId": "cs_..."}
-    billing.portal(user_id)                                           # -> {"url": "https://billing.stripe.com/..."}
-    billing.cancel_subscription("sub_123")                            # account deletion; a sub already gone is fine
+    professional = account.current(user_id)            # the caller's row: the handler looks it up
+    billing.checkout(professional, billing.CheckoutRequest(plan="pro"))  # -> {"url": "https://...", "sessionId": "cs_"}
+    billing.portal(professional)                         # -> {"url": "https://billing.stripe.com/..."}
+    billing.stop_billing(professional_id)                # in the deletion's transaction: session expired, sub cancelled
+    billing.cancel_subscription("sub_123")               # a subscription already gone is fine
+
+The dependency is one-way: :mod:`odys.account` calls this module (deletion); this module never imports it.
+
+**One open Checkout session per professional** (``professionals.stripe_checkout_session_id``). A new checkout
+expires the previous session first, so two sessions can never both be paid; a previous session that was paid a
+moment ago (its webhook not processed yet) answers 409 ``subscription_exists`` instead of opening a second one.
+Account deletion expires the open session too. Should two subscriptions start anyway (sessions opened before
+this rule), the webhook cancels the one it does not keep (:mod:`odys.billing_events`).
 
 ``stripe`` is imported **inside** the functions that talk to Stripe, never at module level: this module is part
 of the shared layer, and importing it (e.g. from :mod:`odys.account`) must not cost stripe's ~180 ms import.
@@ -35,7 +45,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from pydantic import BeforeValidator
 
 from odys import config, plans
-from odys.errors import Conflict, Problem, ServiceUnavailable
+from odys.errors import Conflict, NotFound, Problem, ServiceUnavailable
 from odys.fields import ApiModel
 from odys.log import logger
 
@@ -168,6 +178,15 @@ def _log_stripe_error(operation: str, error: StripeError) -> None:
         "stripe_code": error.code, "stripe_request_id": error.request_id})
 
 
+TRY_AGAIN = "The payment provider could not complete the request. Nothing was charged; please try again in a moment."
+
+
+def _failure(operation: str, error: StripeError, detail: str | None) -> StripeFailure:
+    """Log a Stripe error (without its message) and make the 502 to raise, outside the ``except`` block."""
+    _log_stripe_error(operation, error)
+    return StripeFailure(detail or TRY_AGAIN)
+
+
 def call(operation: str, request: Callable[[], T], *, detail: str | None = None) -> T:
     """Run one Stripe request; a Stripe error becomes :class:`StripeFailure` (logged without its message)."""
     import stripe
@@ -175,9 +194,7 @@ def call(operation: str, request: Callable[[], T], *, detail: str | None = None)
     try:
         return request()
     except stripe.StripeError as error:
-        _log_stripe_error(operation, error)
-        failure = StripeFailure(detail or "The payment provider could not complete the request. "
-                                "Nothing was charged; please try again in a moment.")
+        failure = _failure(operation, error, detail)
     raise failure  # outside the except block: the Stripe exception (and its message) is not chained
 
 
@@ -260,32 +277,94 @@ def ensure_customer(stripe_client: StripeClient, professional: dict[str, Any]) -
     return stored or customer.id
 
 
-def checkout(user_id: str, data: CheckoutRequest, now: dt.datetime | None = None) -> dict[str, str]:
-    """A Checkout Session (subscription mode) for the caller buying ``data.plan``: ``{url, sessionId}``."""
-    from odys import account
+def _subscription_exists() -> Conflict:
+    return Conflict("subscription_exists", "You already have a subscription. Change plan or payment method in "
+                    "the billing portal (POST /api/stripe/portal).")
 
-    professional = account.current(user_id)
+
+def checkout(professional: dict[str, Any], data: CheckoutRequest,
+             now: dt.datetime | None = None) -> dict[str, str]:
+    """A Checkout Session (subscription mode) for ``professional`` buying ``data.plan``: ``{url, sessionId}``.
+
+    The professional's previous session is expired before the new one is opened (502 if Stripe cannot expire it:
+    nothing new is opened); if it was paid already, 409 ``subscription_exists``. A session displaced by a
+    concurrent checkout is expired after the fact, so only the newest stays open.
+    """
+    from odys.store import billing as store
+
     if professional.get("stripe_subscription_id"):
-        raise Conflict("subscription_exists", "You already have a subscription. Change plan or payment method in "
-                       "the billing portal (POST /api/stripe/portal).")
+        raise _subscription_exists()
     # parameters first: nothing is created at Stripe when a price or a redirect URL is not configured
     params = checkout_params(professional, data.plan, now=now)
     stripe_client = client()
     params["customer"] = ensure_customer(stripe_client, professional)
+    pid = str(professional["id"])
+    previous = professional.get("stripe_checkout_session_id")
+    if previous and expire_checkout(stripe_client, previous):
+        logger.info("checkout refused: the previous session was just paid", extra={"professional_id": pid})
+        raise _subscription_exists()
     session = call("checkout.sessions.create", lambda: stripe_client.v1.checkout.sessions.create(params=params))
-    logger.info("checkout session created", extra={"professional_id": str(professional["id"]), "plan": data.plan,
+    stored = store.replace_checkout_session(pid, session.id)
+    if stored is None:  # the account was deleted meanwhile: its session must not stay payable
+        expire_checkout(stripe_client, session.id)
+        raise NotFound("professional")
+    if stored["replaced"] not in (None, previous):
+        _expire_displaced(stripe_client, pid, stored["replaced"])
+    logger.info("checkout session created", extra={"professional_id": pid, "plan": data.plan,
                                                     "deferred_to_trial_end": "trial_end" in params["subscription_data"]})
     return {"url": session.url, "sessionId": session.id}
+
+
+def _expire_displaced(stripe_client: StripeClient, professional_id: str, session_id: str) -> None:
+    """Expire the session of a concurrent checkout. The caller's own session is fine, so a failure is only logged
+    (were both paid, the webhook cancels one of the two subscriptions)."""
+    try:
+        expire_checkout(stripe_client, session_id)
+    except StripeFailure:
+        logger.warning("concurrent checkout session left open", extra={"professional_id": professional_id})
+
+
+def expire_checkout(stripe_client: StripeClient, session_id: str, *, detail: str | None = None) -> str | None:
+    """Make sure a Checkout session can no longer be paid.
+
+    Returns None when it is expired (now or earlier) or unknown to Stripe, and the subscription id when it was
+    completed already and that subscription has not ended (someone paid it a moment ago). Raises
+    :class:`StripeFailure` (502, with ``detail``) when Stripe cannot tell.
+    """
+    import stripe
+
+    try:
+        stripe_client.v1.checkout.sessions.expire(session_id)
+        logger.info("stripe checkout session expired", extra={"stripe_checkout_session_id": session_id})
+        return None
+    except stripe.InvalidRequestError as error:
+        if error.http_status == 404 and error.code == "resource_missing":
+            return None
+        # 400 "Only Checkout Sessions with a status in ["open"] can be expired": see below what became of it
+        failure = None if error.http_status == 400 else _failure("checkout.sessions.expire", error, detail)
+    except stripe.StripeError as error:
+        failure = _failure("checkout.sessions.expire", error, detail)
+    if failure is not None:  # raised outside the except block: Stripe's exception (and message) is not chained
+        raise failure
+    session = call("checkout.sessions.retrieve", lambda: stripe_client.v1.checkout.sessions.retrieve(
+        session_id, params={"expand": ["subscription"]}), detail=detail)
+    if session.status == "open":
+        logger.warning("stripe refused to expire an open checkout session",
+                       extra={"stripe_checkout_session_id": session_id})
+        raise StripeFailure(detail or TRY_AGAIN)
+    subscription = session.subscription if session.status == "complete" else None
+    if subscription is None:
+        return None
+    if isinstance(subscription, str):  # not expanded: assume it lives (cancelling an ended one is harmless)
+        return subscription
+    return None if subscription.status in ENDED_STATUSES else subscription.id
 
 
 # --- portal -----------------------------------------------------------------------------------------------------
 
 
-def portal(user_id: str) -> dict[str, str]:
-    """A customer-portal session for the caller's Stripe customer: ``{url}`` (409 when there is none yet)."""
-    from odys import account
-
-    professional = account.current(user_id)
+def portal(professional: dict[str, Any]) -> dict[str, str]:
+    """A customer-portal session for the professional's Stripe customer: ``{url}`` (409 when there is none yet)."""
     customer_id = professional.get("stripe_customer_id")
     if not customer_id:
         raise Conflict("no_billing_customer", "There is no billing account yet: subscribe to a plan first "
@@ -300,16 +379,38 @@ def portal(user_id: str) -> dict[str, str]:
 # --- cancellation -----------------------------------------------------------------------------------------------
 
 
-def cancel_subscription(subscription_id: str) -> None:
-    """Cancel a subscription now (account deletion). Already gone or already canceled counts as done.
+DELETION_FAILED = ("The subscription could not be cancelled at the payment provider, so nothing was deleted. "
+                   "Please try again in a moment.")
 
-    Raises :class:`StripeFailure` (502) on any other Stripe error, so the caller deletes nothing.
+
+def stop_billing(professional_id: str) -> None:
+    """Before a professional is deleted: no Checkout session of theirs stays payable and no subscription bills.
+
+    Call it inside the deletion's transaction: it locks the professional's row, so no checkout or webhook can
+    store a new session or subscription between these steps and the deletion. Expires the open session (and
+    cancels the subscription it started, if it was paid a moment ago), then cancels the subscription on file.
+    Raises :class:`StripeFailure` (502) on any failure, so the caller deletes nothing. Without a session or a
+    subscription, Stripe is not called.
+    """
+    from odys.store import billing as store
+
+    state = store.lock_professional(professional_id=professional_id) or {}
+    subscriptions = [state.get("stripe_subscription_id")]
+    if state.get("stripe_checkout_session_id"):
+        subscriptions.append(expire_checkout(client(), state["stripe_checkout_session_id"], detail=DELETION_FAILED))
+    for subscription_id in dict.fromkeys(s for s in subscriptions if s):
+        cancel_subscription(subscription_id, detail=DELETION_FAILED)
+
+
+def cancel_subscription(subscription_id: str, *, detail: str | None = None) -> None:
+    """Cancel a subscription now. Already gone or already canceled counts as done, so it can be repeated.
+
+    Raises :class:`StripeFailure` (502, with ``detail``) on any other Stripe error.
     """
     import stripe
 
     stripe_client = client()
-    detail = "The subscription could not be cancelled at the payment provider, so nothing was deleted. " \
-             "Please try again in a moment."
+    detail = detail or "The subscription could not be cancelled at the payment provider. Please try again."
     try:
         stripe_client.v1.subscriptions.cancel(subscription_id)
         logger.info("stripe subscription cancelled", extra={"stripe_subscription_id": subscription_id})

@@ -1,7 +1,16 @@
 """Stripe webhook: signature check, exactly-once processing, and the effect of each event on a professional.
 
-    event = billing_events.verify(raw_body, headers.get("stripe-signature"))   # 400 invalid_signature otherwise
-    billing_events.process(event)                                                # -> {"received": True, ...}
+    billing_events.verify(raw_body, headers.get("stripe-signature"))   # 400 invalid_signature otherwise
+    billing_events.process(raw_body)                                    # -> {"received": True, ...}
+
+**Genuine and recent.** The ``Stripe-Signature`` HMAC must match (``STRIPE_WEBHOOK_SECRET``) and its timestamp
+be within 300 s of now, in the past or in the future; otherwise 400 ``invalid_signature`` and nothing is read.
+
+**Malformed but signed.** A signed body that is not a well-formed event (not JSON, no ``data.object``, a field of
+the wrong type, an id that is not a Stripe id, a ``created`` before 2011 or in the future) is acknowledged,
+``{"received": true, "ignored": true, "outcome": "malformed"}``, logged with *where* it is malformed (never the
+values), and writes nothing: any other answer would only make Stripe retry it for days. Only the fields an
+effect reads are checked (:class:`Event` and the models of the objects below).
 
 **Exactly once.** The event id is inserted into ``stripe_events`` (``ON CONFLICT DO NOTHING``) in the same
 transaction as the event's effect, so a redelivery (or two concurrent deliveries) finds the id and changes
@@ -15,10 +24,17 @@ subscription always applies (nothing can follow a deletion of the same subscript
 other than the professional's current one are ignored. The professional's row is locked while an event is applied,
 so concurrent deliveries serialise.
 
+**One subscription.** A ``checkout.session.completed`` whose subscription is not the one on file means two
+Checkout sessions were paid. The newer event wins and the other subscription is cancelled at Stripe, in the
+event's transaction (cancelling twice is harmless; if Stripe fails, 502 and Stripe retries the event): a newer
+checkout replaces the subscription on file, which is cancelled; an older (stale) one has its own subscription
+cancelled. So the subscription that survives is always the one on file, whatever the delivery order.
+
 **Effects.**
 
 * ``checkout.session.completed`` (subscription mode): plan from ``metadata.plan``; customer and subscription ids;
-  metric ``subscription_started`` (dimension ``plan``); a notification.
+  the professional's open Checkout session forgotten; metric ``subscription_started`` (dimension ``plan``); a
+  notification.
 * ``customer.subscription.updated``: ``active``/``trialing``/``past_due`` -> the plan of the item's price id
   (mapped back through the configured ``STRIPE_PRICE_*``); ``canceled``/``incomplete_expired`` -> free and the
   subscription id cleared; ``unpaid``/``paused`` -> free, id kept (it can be paid or resumed); ``incomplete`` ->
@@ -37,11 +53,15 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import re
+import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from odys import config, db, metrics, plans
+from pydantic import BaseModel, BeforeValidator, ConfigDict, StringConstraints, ValidationError
+
+from odys import billing, clock, config, db, metrics, plans
 from odys.billing import ENDED_STATUSES, PAID_PLANS, BillingNotConfigured, plan_for_price
 from odys.errors import BadRequest
 from odys.log import logger
@@ -52,6 +72,8 @@ TOLERANCE_SECONDS = 300
 ACTIVE_STATUSES = frozenset({"active", "trialing", "past_due"})
 # ENDED_STATUSES (odys.billing): free, subscription id cleared
 SUSPENDED_STATUSES = frozenset({"unpaid", "paused"})             # free, subscription id kept
+FIRST_CREATED = 1_293_840_000
+"""2011-01-01T00:00:00Z: no Stripe event is older; an earlier ``created`` is malformed."""
 
 
 class InvalidSignature(BadRequest):
@@ -73,12 +95,20 @@ def raw_body(event: Any) -> bytes:
     return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
 
 
-def verify(payload: bytes, signature: str | None) -> dict[str, Any]:
-    """The event of a genuine Stripe delivery, or :class:`InvalidSignature` (400). Nothing secret is logged.
+def _signed_at(signature: str) -> int:
+    """The ``t=`` of a header ``stripe.WebhookSignature.verify_header`` accepted, read the way it reads it.
 
-    Uses ``stripe.WebhookSignature.verify_header`` (HMAC-SHA256 with ``STRIPE_WEBHOOK_SECRET``, 300 s tolerance),
-    then parses the body once, as a plain dict (``Webhook.construct_event`` would parse it twice and build a
-    ``stripe.Event`` nobody reads).
+    >>> _signed_at("t=1700000000,v1=ab,v0=cd")
+    1700000000
+    """
+    return int(next(item.split("=", 2)[1] for item in signature.split(",") if item.split("=", 2)[0] == "t"))
+
+
+def verify(payload: bytes, signature: str | None) -> None:
+    """Accept a genuine, recent Stripe delivery or raise :class:`InvalidSignature` (400). Nothing secret is logged.
+
+    ``stripe.WebhookSignature.verify_header`` checks the HMAC-SHA256 with ``STRIPE_WEBHOOK_SECRET`` and refuses a
+    timestamp more than 300 s old; a timestamp more than 300 s ahead is refused here the same way.
     """
     if not signature:  # unsigned: refused whatever the configuration
         logger.warning("stripe webhook rejected", extra={"reason": "missing_signature"})
@@ -90,21 +120,151 @@ def verify(payload: bytes, signature: str | None) -> dict[str, Any]:
     import stripe  # lazy: the webhook function ships the SDK, the layer does not
 
     reason: str | None = None
-    event: Any = None
     try:
         stripe.WebhookSignature.verify_header(payload, signature, secret, tolerance=TOLERANCE_SECONDS)
-        event = json.loads(payload)
     except stripe.SignatureVerificationError as error:
         reason = "timestamp_outside_tolerance" if "tolerance" in str(error) else "signature_mismatch"
-    except ValueError:  # not UTF-8 / not JSON (a signed but unreadable body)
+    except ValueError:  # not UTF-8: no signature can be checked over it
         reason = "unreadable_payload"
-    if reason is None and not (isinstance(event, dict) and isinstance(event.get("id"), str)
-                               and isinstance(event.get("type"), str) and isinstance(event.get("created"), int)):
-        reason = "not_an_event"
+    else:
+        if _signed_at(signature) > time.time() + TOLERANCE_SECONDS:
+            reason = "timestamp_outside_tolerance"
     if reason is not None:
         logger.warning("stripe webhook rejected", extra={"reason": reason})
         raise InvalidSignature()
-    return event
+
+
+# --- the event and the objects an effect reads (anything else in them is ignored) ---------------------------------
+
+
+class _Stripe(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
+ID_PATTERN = r"[\x21-\x7e]{1,255}"  # printable ASCII: no NUL, control character or space reaches a row or a log
+TYPE_PATTERN = r"[a-z0-9_.]{1,100}"
+StripeId = Annotated[str, StringConstraints(pattern=f"^{ID_PATTERN}$")]
+
+
+def _ref(value: Any) -> Any:
+    """A reference as Stripe sends it: an id, or an expanded object carrying its id ("" means none)."""
+    if isinstance(value, dict):
+        return value.get("id", value)
+    return None if value == "" else value
+
+
+Ref = Annotated[StripeId | None, BeforeValidator(_ref)]
+PriceRef = Annotated[Annotated[str, StringConstraints(max_length=255)] | None, BeforeValidator(_ref)]
+"""A price or legacy plan: only compared with the configured ``STRIPE_PRICE_*`` (a legacy plan id is free-form)."""
+Metadata = Annotated[dict[str, str], BeforeValidator(lambda value: {} if value is None else value)]
+
+
+class CheckoutSession(_Stripe):
+    id: StripeId
+    mode: str | None = None
+    customer: Ref = None
+    subscription: Ref = None
+    client_reference_id: str | None = None
+    metadata: Metadata = {}
+
+
+class _SubscriptionItem(_Stripe):
+    price: PriceRef = None
+    plan: PriceRef = None
+
+
+class _SubscriptionItems(_Stripe):
+    data: list[_SubscriptionItem] = []
+
+
+class Subscription(_Stripe):
+    id: StripeId
+    customer: Ref = None
+    status: str | None = None
+    metadata: Metadata = {}
+    items: _SubscriptionItems | None = None
+
+
+class _SubscriptionDetails(_Stripe):
+    subscription: Ref = None
+    metadata: Metadata = {}
+
+
+class _InvoiceParent(_Stripe):
+    subscription_details: _SubscriptionDetails | None = None
+
+
+class Invoice(_Stripe):
+    id: StripeId
+    customer: Ref = None
+    subscription: Ref = None  # before API 2025-03-31; since, under parent.subscription_details
+    parent: _InvoiceParent | None = None
+
+
+class _EventData(_Stripe):
+    object: dict[str, Any]
+
+
+class Event(_Stripe):
+    id: StripeId
+    type: Annotated[str, StringConstraints(pattern=f"^{TYPE_PATTERN}$")]
+    created: int
+    data: _EventData
+
+    @property
+    def created_at(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.created, dt.timezone.utc)
+
+
+_FIELDS = frozenset(name for model in (CheckoutSession, _SubscriptionItem, _SubscriptionItems, Subscription,
+                                       _SubscriptionDetails, _InvoiceParent, Invoice, _EventData, Event)
+                    for name in model.model_fields)
+
+
+def _where(loc: tuple[Any, ...], kind: str) -> str:
+    """Where a validation error is, by field names only (a metadata key could be anything, even personal data).
+
+    >>> _where(("data", "object", "metadata", "ana@example.com"), "string_type")
+    'data.object.metadata.*: string_type'
+    """
+    path = ".".join(str(part) if isinstance(part, int) or part in _FIELDS else "*" for part in loc)
+    return f"{path or 'body'}: {kind}"
+
+
+def _loggable(value: Any, pattern: str) -> str | None:
+    return value if isinstance(value, str) and re.fullmatch(pattern, value) else None
+
+
+def parse(payload: bytes) -> tuple[Event, _Stripe | None] | None:
+    """The event and its object (None for a type without an effect), or None when the body is malformed (logged).
+
+    >>> parse(b'{"id": "evt_1", "type": "customer.created", "created": 1767225600, "data": {"object": {}}}')[1]
+    >>> parse(b'{"id": "evt_1", "type": "customer.created", "created": "soon", "data": {"object": {}}}') is None
+    True
+    """
+    raw: Any = None
+    prefix: tuple[str, ...] = ()
+    try:
+        raw = json.loads(payload)
+        event = Event.model_validate(raw)
+        latest = clock.now().timestamp() + TOLERANCE_SECONDS
+        if not FIRST_CREATED <= event.created <= latest:
+            problems = ["created: out_of_range"]
+        else:
+            handler = HANDLERS.get(event.type)
+            if handler is None:
+                return event, None
+            prefix = ("data", "object")
+            return event, handler[0].model_validate(event.data.object)
+    except ValidationError as error:
+        problems = [_where(prefix + e["loc"], e["type"]) for e in error.errors(include_url=False)]
+    except (ValueError, RecursionError):  # not JSON, or nested beyond reason
+        problems = ["body: json_invalid"]
+    fields = raw if isinstance(raw, dict) else {}
+    logger.warning("malformed stripe event ignored", extra={
+        "event_id": _loggable(fields.get("id"), ID_PATTERN), "event_type": _loggable(fields.get("type"), TYPE_PATTERN),
+        "problems": problems[:10]})
+    return None
 
 
 # --- notifications: the single hook -----------------------------------------------------------------------------
@@ -135,26 +295,15 @@ def notify(professional_id: str, kind: str, *, event_id: str, plan: str | None =
 # --- helpers ----------------------------------------------------------------------------------------------------
 
 
-def _id(value: Any) -> str | None:
-    """A Stripe reference as an id (webhooks send ids; an expanded object carries its id)."""
-    if isinstance(value, dict):
-        value = value.get("id")
-    return value if isinstance(value, str) and value else None
-
-
-def _uuid(value: Any) -> str | None:
+def _uuid(value: str | None) -> str | None:
     try:
-        return str(uuid.UUID(str(value))) if value else None
+        return str(uuid.UUID(value)) if value else None
     except ValueError:
         return None
 
 
-def _paid(plan: Any) -> str | None:
+def _paid(plan: str | None) -> str | None:
     return plan if plan in PAID_PLANS else None
-
-
-def _created(event: dict[str, Any]) -> dt.datetime:
-    return dt.datetime.fromtimestamp(event["created"], dt.timezone.utc)
 
 
 def is_stale(state: dict[str, Any], created: dt.datetime, *, starts: bool) -> bool:
@@ -176,156 +325,157 @@ def is_stale(state: dict[str, Any], created: dt.datetime, *, starts: bool) -> bo
     return created == state_at and starts and state.get("stripe_subscription_id") is None
 
 
-def _subscription_plan(subscription: dict[str, Any]) -> str | None:
+def _subscription_plan(subscription: Subscription) -> str | None:
     """The paid plan of the subscription's item whose price id is one of ours."""
-    items = (subscription.get("items") or {}).get("data") or []
-    for item in items:
-        price = _id(item.get("price")) or _id(item.get("plan"))
-        plan = plan_for_price(price)
+    for item in subscription.items.data if subscription.items else []:
+        plan = plan_for_price(item.price or item.plan)
         if plan:
             return plan
     return None
 
 
-def _unknown(event: dict[str, Any], obj: dict[str, Any]) -> str:
+def _unknown(event: Event, object_id: str, customer_id: str | None) -> str:
     logger.warning("stripe event for unknown professional", extra={
-        "event_id": event["id"], "event_type": event["type"], "stripe_object_id": obj.get("id"),
-        "stripe_customer_id": _id(obj.get("customer"))})
+        "event_id": event.id, "event_type": event.type, "stripe_object_id": object_id,
+        "stripe_customer_id": customer_id})
     return "unknown_professional"
+
+
+def _cancel_duplicate(event: Event, professional_id: str, subscription_id: str) -> None:
+    """Cancel a second subscription of one professional (idempotent; StripeFailure (502) lets Stripe retry)."""
+    logger.warning("cancelling a duplicate stripe subscription", extra={
+        "event_id": event.id, "professional_id": professional_id, "stripe_subscription_id": subscription_id})
+    billing.cancel_subscription(subscription_id)
 
 
 # --- handlers (each runs inside the event's transaction) ---------------------------------------------------------
 
 
-def _checkout_completed(event: dict[str, Any]) -> str:
-    session = event["data"]["object"]
-    subscription_id, customer_id = _id(session.get("subscription")), _id(session.get("customer"))
-    if session.get("mode") != "subscription" or not subscription_id:
+def _checkout_completed(event: Event, session: CheckoutSession) -> str:
+    subscription_id, customer_id = session.subscription, session.customer
+    if session.mode != "subscription" or not subscription_id:
         return "ignored"
-    metadata = session.get("metadata") or {}
     state = store.lock_professional(
-        professional_id=_uuid(metadata.get("professionalId")) or _uuid(session.get("client_reference_id")),
+        professional_id=_uuid(session.metadata.get("professionalId")) or _uuid(session.client_reference_id),
         customer_id=customer_id)
     if state is None:
-        return _unknown(event, session)
+        return _unknown(event, session.id, customer_id)
     if customer_id and state["stripe_customer_id"] not in (None, customer_id):
-        logger.warning("checkout for another stripe customer ignored", extra={"event_id": event["id"],
+        logger.warning("checkout for another stripe customer ignored", extra={"event_id": event.id,
                                                                               "professional_id": str(state["id"])})
         return "customer_mismatch"
-    plan = _paid(metadata.get("plan"))
+    plan = _paid(session.metadata.get("plan"))
     pid = str(state["id"])
-    if state["stripe_subscription_id"] not in (None, subscription_id):
-        # two Checkout sessions opened before either was paid: the newer subscription is kept, the older one
-        # still bills until someone cancels it in the Stripe dashboard
-        logger.error("professional now has two stripe subscriptions", extra={
-            "event_id": event["id"], "professional_id": pid, "replaced_subscription": state["stripe_subscription_id"]})
-    if is_stale(state, _created(event), starts=True):
-        if state["stripe_subscription_id"] != subscription_id:
+    store.forget_checkout_session(pid, session.id)
+    current = state["stripe_subscription_id"]
+    if is_stale(state, event.created_at, starts=True):
+        if current != subscription_id:  # an older checkout than the state on file: its subscription must not bill
+            _cancel_duplicate(event, pid, subscription_id)
             return "stale"
         # a later event of this very subscription got here first: the subscription did start
     else:
+        if current is not None and current != subscription_id:  # two sessions were paid: the newer one is kept
+            _cancel_duplicate(event, pid, current)
         store.apply_subscription(pid, plan=plan, customer_id=customer_id, subscription_id=subscription_id,
-                                 state_at=_created(event))
-    notify(pid, "subscription_activated", event_id=event["id"], plan=plan or state["plan"])
+                                 state_at=event.created_at)
+    notify(pid, "subscription_activated", event_id=event.id, plan=plan or state["plan"])
     db.after_commit(lambda: metrics.count("subscription_started", plan=plan or state["plan"] or "unknown"))
     return "applied"
 
 
-def _subscription_updated(event: dict[str, Any]) -> str:
-    subscription = event["data"]["object"]
-    subscription_id, customer_id = _id(subscription.get("id")), _id(subscription.get("customer"))
-    state = store.lock_professional(professional_id=_uuid((subscription.get("metadata") or {}).get("professionalId")),
+def _subscription_updated(event: Event, subscription: Subscription) -> str:
+    subscription_id, customer_id = subscription.id, subscription.customer
+    state = store.lock_professional(professional_id=_uuid(subscription.metadata.get("professionalId")),
                                     customer_id=customer_id, subscription_id=subscription_id)
     if state is None:
-        return _unknown(event, subscription)
+        return _unknown(event, subscription_id, customer_id)
     if state["stripe_subscription_id"] not in (None, subscription_id):
         return "other_subscription"
-    status = subscription.get("status")
+    status = subscription.status
     keep_id: str | None = subscription_id
     if status in ACTIVE_STATUSES:
         plan = _subscription_plan(subscription)
         if plan is None:
             logger.warning("stripe subscription with no configured price", extra={
-                "event_id": event["id"], "stripe_subscription_id": subscription_id})
+                "event_id": event.id, "stripe_subscription_id": subscription_id})
             return "unknown_price"
     elif status in ENDED_STATUSES or status in SUSPENDED_STATUSES:
         plan = "free"
         keep_id = None if status in ENDED_STATUSES else subscription_id
     else:  # incomplete: the first payment has not gone through yet
         return "ignored"
-    if is_stale(state, _created(event), starts=plan != "free"):
+    if is_stale(state, event.created_at, starts=plan != "free"):
         return "stale"
     store.apply_subscription(str(state["id"]), plan=plan, customer_id=customer_id, subscription_id=keep_id,
-                             state_at=_created(event))
+                             state_at=event.created_at)
     if plan != state["plan"]:
         if status in SUSPENDED_STATUSES:
-            notify(str(state["id"]), "subscription_suspended", event_id=event["id"])
+            notify(str(state["id"]), "subscription_suspended", event_id=event.id)
         elif plan != "free" and state["plan"] != "free":
-            notify(str(state["id"]), "plan_changed", event_id=event["id"], plan=plan)
+            notify(str(state["id"]), "plan_changed", event_id=event.id, plan=plan)
     return "applied"
 
 
-def _subscription_deleted(event: dict[str, Any]) -> str:
-    subscription = event["data"]["object"]
-    subscription_id, customer_id = _id(subscription.get("id")), _id(subscription.get("customer"))
+def _subscription_deleted(event: Event, subscription: Subscription) -> str:
+    subscription_id, customer_id = subscription.id, subscription.customer
     state = store.lock_professional(subscription_id=subscription_id, customer_id=customer_id,
-                                    professional_id=_uuid((subscription.get("metadata") or {}).get("professionalId")))
+                                    professional_id=_uuid(subscription.metadata.get("professionalId")))
     if state is None:
-        return _unknown(event, subscription)
+        return _unknown(event, subscription_id, customer_id)
     current = state["stripe_subscription_id"]
     if current not in (None, subscription_id):
         return "other_subscription"
-    if current is None and is_stale(state, _created(event), starts=False):
+    if current is None and is_stale(state, event.created_at, starts=False):
         return "stale"
     store.apply_subscription(str(state["id"]), plan="free", customer_id=customer_id, subscription_id=None,
-                             state_at=_created(event))
+                             state_at=event.created_at)
     if current == subscription_id or state["plan"] != "free":
-        notify(str(state["id"]), "subscription_cancelled", event_id=event["id"])
+        notify(str(state["id"]), "subscription_cancelled", event_id=event.id)
     return "applied"
 
 
-def _invoice_subscription(invoice: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    """(subscription id, its metadata): top level before API 2025-03-31, under ``parent`` since."""
-    details = ((invoice.get("parent") or {}).get("subscription_details") or {})
-    return _id(invoice.get("subscription")) or _id(details.get("subscription")), details.get("metadata") or {}
-
-
-def _payment_failed(event: dict[str, Any]) -> str:
-    invoice = event["data"]["object"]
-    subscription_id, metadata = _invoice_subscription(invoice)
-    state = store.lock_professional(professional_id=_uuid(metadata.get("professionalId")),
-                                    customer_id=_id(invoice.get("customer")), subscription_id=subscription_id)
+def _payment_failed(event: Event, invoice: Invoice) -> str:
+    details = (invoice.parent.subscription_details if invoice.parent else None) or _SubscriptionDetails()
+    state = store.lock_professional(professional_id=_uuid(details.metadata.get("professionalId")),
+                                    customer_id=invoice.customer,
+                                    subscription_id=invoice.subscription or details.subscription)
     if state is None:
-        return _unknown(event, invoice)
-    notify(str(state["id"]), "payment_failed", event_id=event["id"])
+        return _unknown(event, invoice.id, invoice.customer)
+    notify(str(state["id"]), "payment_failed", event_id=event.id)
     return "notified"
 
 
-HANDLERS: dict[str, Callable[[dict[str, Any]], str]] = {
-    "checkout.session.completed": _checkout_completed,
-    "customer.subscription.updated": _subscription_updated,
-    "customer.subscription.deleted": _subscription_deleted,
-    "invoice.payment_failed": _payment_failed,
+HANDLERS: dict[str, tuple[type[_Stripe], Callable[[Event, Any], str]]] = {
+    # event type: (the model of data.object, the effect)
+    "checkout.session.completed": (CheckoutSession, _checkout_completed),
+    "customer.subscription.updated": (Subscription, _subscription_updated),
+    "customer.subscription.deleted": (Subscription, _subscription_deleted),
+    "invoice.payment_failed": (Invoice, _payment_failed),
 }
 
 
-def process(event: dict[str, Any]) -> dict[str, Any]:
-    """Apply a verified event once. Returns the webhook's answer (always 200 unless the database fails)."""
-    handler = HANDLERS.get(event["type"])
+def process(payload: bytes) -> dict[str, Any]:
+    """Apply a verified delivery once. Returns the webhook's answer: 200 unless the database or, when a duplicate
+    subscription must be cancelled, Stripe fails (then Stripe retries)."""
+    parsed = parse(payload)
+    if parsed is None:
+        return {"received": True, "ignored": True, "outcome": "malformed"}
+    event, obj = parsed
+    handler = HANDLERS.get(event.type)
     try:
         with db.transaction():
-            if not store.record_event(event["id"], event["type"]):
-                logger.info("stripe event already processed", extra={"event_id": event["id"]})
+            if not store.record_event(event.id, event.type):
+                logger.info("stripe event already processed", extra={"event_id": event.id})
                 return {"received": True, "duplicate": True}
-            outcome = handler(event) if handler else "ignored"
+            outcome = handler[1](event, obj) if handler else "ignored"
     except db.DatabaseError as error:
         if db.sqlstate(error)[0] != "23505":
             raise
         # e.g. a customer/subscription id already stored on another professional: retrying cannot fix it
         logger.error("stripe event conflicts with stored billing state", extra={
-            "event_id": event["id"], "event_type": event["type"], "constraint": db.sqlstate(error)[1]})
+            "event_id": event.id, "event_type": event.type, "constraint": db.sqlstate(error)[1]})
         return {"received": True, "ignored": True, "outcome": "conflict"}
-    logger.info("stripe event processed", extra={"event_id": event["id"], "event_type": event["type"],
+    logger.info("stripe event processed", extra={"event_id": event.id, "event_type": event.type,
                                                  "outcome": outcome})
     if outcome in ("applied", "notified"):
         return {"received": True, "outcome": outcome}

@@ -4,6 +4,8 @@
         if billing.record_event("evt_123", "checkout.session.completed"):      # False: seen before
             row = billing.lock_professional(professional_id=pid)              # FOR UPDATE: one event at a time
             billing.apply_subscription(pid, plan="pro", customer_id="cus_1", subscription_id="sub_1", state_at=t)
+            billing.forget_checkout_session(pid, "cs_1")                      # the session was paid
+    billing.replace_checkout_session(pid, "cs_2")                             # -> {"replaced": "cs_1"}
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import Any
 
 from odys import db
 
-STATE_COLUMNS = "id, plan, stripe_customer_id, stripe_subscription_id, stripe_state_at, trial_ends_at"
+STATE_COLUMNS = ("id, plan, stripe_customer_id, stripe_subscription_id, stripe_checkout_session_id, stripe_state_at, "
+                 "trial_ends_at")
 
 
 def record_event(event_id: str, event_type: str) -> bool:
@@ -51,3 +54,18 @@ def apply_subscription(professional_id: str, *, plan: str | None, customer_id: s
            "stripe_customer_id = COALESCE(stripe_customer_id, CAST(:cid AS text)), stripe_subscription_id = :sid, "
            "stripe_state_at = GREATEST(stripe_state_at, CAST(:at AS timestamptz)), updated_at = now() WHERE id = :id",
            id=professional_id, plan=plan, cid=customer_id, sid=subscription_id, at=state_at)
+
+
+def replace_checkout_session(professional_id: str, session_id: str) -> dict[str, Any] | None:
+    """Store the professional's open Checkout session: ``{"replaced": <the previous one or None>}``, None when
+    the professional is gone. One statement that locks the row: concurrent checkouts each get the one they displaced.
+    """
+    return db.one("UPDATE professionals p SET stripe_checkout_session_id = :sid, updated_at = now() "
+                  "FROM (SELECT id, stripe_checkout_session_id AS replaced FROM professionals WHERE id = :id "
+                  "FOR UPDATE) old WHERE p.id = old.id RETURNING old.replaced", id=professional_id, sid=session_id)
+
+
+def forget_checkout_session(professional_id: str, session_id: str) -> None:
+    """Clear the stored open Checkout session if it is ``session_id`` (it completed or was expired)."""
+    db.run("UPDATE professionals SET stripe_checkout_session_id = NULL, updated_at = now() "
+           "WHERE id = :id AND stripe_checkout_session_id = :sid", id=professional_id, sid=session_id)

@@ -11,7 +11,7 @@ from odys.store import set_clause
 COLUMNS = """id, user_id, name, slug, phone, email, profession, bio, avatar_url, city, timezone, session_price,
     session_duration_minutes, buffer_minutes, min_notice_minutes, booking_window_days, cancellation_notice_hours,
     auto_confirm, payment_type, pix_key_type, pix_key, plan, stripe_customer_id, stripe_subscription_id,
-    trial_ends_at, whatsapp_enabled, created_at, updated_at"""
+    stripe_checkout_session_id, trial_ends_at, whatsapp_enabled, created_at, updated_at"""
 
 EDITABLE = frozenset({
     "name", "slug", "phone", "email", "profession", "bio", "avatar_url", "city", "timezone", "session_price",
@@ -22,6 +22,16 @@ EDITABLE = frozenset({
 
 def by_user(user_id: str) -> dict[str, Any] | None:
     return db.one(f"SELECT {COLUMNS} FROM professionals WHERE user_id = :user_id", user_id=user_id)
+
+
+def lock(professional_id: str) -> dict[str, Any] | None:
+    """The professional's row, locked until the end of the transaction (serialises the professional's writes)."""
+    return db.one(f"SELECT {COLUMNS} FROM professionals WHERE id = :id FOR UPDATE", id=professional_id)
+
+
+def lock_by_user(user_id: str) -> dict[str, Any] | None:
+    """:func:`lock` for the professional of an authenticated user."""
+    return db.one(f"SELECT {COLUMNS} FROM professionals WHERE user_id = :user_id FOR UPDATE", user_id=user_id)
 
 
 def by_slug(slug: str) -> dict[str, Any] | None:
