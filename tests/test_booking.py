@@ -26,7 +26,7 @@ def open_mornings(api, professional):
 
 
 def appointment_rows() -> list[dict]:
-    return db.all("SELECT a.id, a.starts_at, a.ends_at, a.status, a.price, a.pix_txid, a.notes, c.name, c.phone "
+    return db.all("SELECT a.id, a.starts_at, a.ends_at, a.status, a.price, a.pix_txid, a.notes, a.client_notes, c.name, c.phone "
                   "FROM appointments a JOIN clients c ON c.id = a.client_id ORDER BY a.starts_at")
 
 
@@ -48,7 +48,7 @@ def test_book_a_slot_then_the_same_slot_again_is_409(api, open_mornings):
     rows = appointment_rows()
     assert len(rows) == 1 and str(rows[0]["id"]) == appointment["id"]
     assert rows[0]["starts_at"] == dt.datetime.fromisoformat(slot["startsAt"]) and rows[0]["status"] == "confirmed"
-    assert rows[0]["price"] == 15000 and rows[0]["notes"] == "Primeira consulta"
+    assert rows[0]["price"] == 15000 and rows[0]["client_notes"] == "Primeira consulta" and rows[0]["notes"] is None
     assert rows[0]["phone"] == "+5511988887777" and rows[0]["pix_txid"] is None
     assert db.scalar("SELECT kind FROM notifications WHERE recipient_id = :p", p=professional_id()) == "booking_created"
     assert slot["startsAt"] not in [s["startsAt"] for s in slots_on(api, local_today() + dt.timedelta(days=3))]
@@ -121,7 +121,8 @@ def test_same_idempotency_key_returns_the_first_result_and_books_once(api, open_
     other = book(api, found[1]["startsAt"], key="7b0e3c1e-key-1", ip="192.0.2.10")
     assert_problem(other, 422, "idempotency_key_reused")
     assert len(appointment_rows()) == 1
-    assert db.scalar("SELECT status_code FROM idempotency_keys WHERE key = '7b0e3c1e-key-1'") == 201
+    assert str(db.scalar("SELECT appointment_id FROM idempotency_keys WHERE key = '7b0e3c1e-key-1'")) == \
+        first.json["appointment"]["id"]
     bad = book(api, found[1]["startsAt"], key="has spaces", ip="192.0.2.11")
     assert_problem(bad, 400, "invalid_idempotency_key")
 
@@ -248,7 +249,8 @@ def test_link_shows_the_booking(api, open_mornings):
     created = _booked(api, found[0])
     shown = api.get(f"/api/booking/{created['manageToken']}")
     assert shown.status == 200, shown.body
-    assert shown.json == {"appointment": created["appointment"]}
+    expected = {k: v for k, v in created["appointment"].items() if k != "client"}  # the link shows no client record
+    assert shown.json == {"appointment": expected}
 
 
 def test_cancel_through_the_link_frees_the_slot(api, open_mornings):

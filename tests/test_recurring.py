@@ -13,6 +13,7 @@ from test_account import assert_problem
 from test_clients import insert_appointment, new_client, second_professional
 
 from odys import clock, db, recurring
+from odys.log import logger
 
 UTC = dt.timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")
@@ -51,8 +52,8 @@ def utc(text: str) -> dt.datetime:
 
 
 def occurrences(schedule_id: str) -> list[dict]:
-    return db.all("SELECT id, starts_at, ends_at, status, payment_status, price FROM appointments "
-                  "WHERE recurring_schedule_id = :sid ORDER BY starts_at, created_at", sid=schedule_id)
+    return db.all("SELECT id, occurrence_date, starts_at, ends_at, status, payment_status, price FROM appointments "
+                  "WHERE recurring_schedule_id = :sid ORDER BY occurrence_date", sid=schedule_id)
 
 
 def end_trial(professional_id: str, plan: str = "free") -> None:
@@ -119,10 +120,19 @@ def test_a_colliding_date_is_skipped_and_reported(api, ny, frozen):
     assert db.scalar("SELECT count(*) FROM appointments") == 8
 
 
-def test_patch_changes_only_future_occurrences(api, ny, frozen):
+def by_local_date(appointments: list[dict]) -> dict[str, str]:
+    """Occurrence ids of an answer's ``appointments`` by their local (New York) date."""
+    return {utc(a["startsAt"]).astimezone(NEW_YORK).date().isoformat(): a["id"] for a in appointments}
+
+
+def local_hhmm(instant: dt.datetime) -> str:
+    return instant.astimezone(NEW_YORK).strftime("%H:%M")
+
+
+def test_patch_changes_future_occurrences_in_place(api, ny, frozen):
     token, _, client = ny
     body = created_series(api, token, client["id"])
-    by_date = {utc(a["startsAt"]).astimezone(NEW_YORK).date().isoformat(): a["id"] for a in body["appointments"]}
+    by_date = by_local_date(body["appointments"])
     paid, cancelled = by_date["2026-11-16"], by_date["2026-11-23"]
     api.patch(f"/api/appointments/{paid}", token=token, json_body={"paymentStatus": "paid"})
     api.patch(f"/api/appointments/{cancelled}", token=token, json_body={"status": "cancelled"})
@@ -131,31 +141,153 @@ def test_patch_changes_only_future_occurrences(api, ny, frozen):
 
     repriced = api.patch(path, token=token, json_body={"price": 18000})
     assert repriced.status == 200, repriced.body
-    rows = {r["starts_at"]: r for r in occurrences(body["id"])}
-    assert rows[dt.datetime(2026, 10, 26, 14, tzinfo=UTC)]["price"] == 15000     # past: untouched
-    assert rows[dt.datetime(2026, 11, 16, 15, tzinfo=UTC)]["id"] == uuid.UUID(paid)  # paid: kept as is
-    assert rows[dt.datetime(2026, 11, 16, 15, tzinfo=UTC)]["price"] == 15000
-    assert rows[dt.datetime(2026, 11, 23, 15, tzinfo=UTC)]["status"] == "cancelled"  # not re-created
-    assert rows[dt.datetime(2026, 11, 9, 15, tzinfo=UTC)]["price"] == 18000
-    assert rows[dt.datetime(2026, 12, 28, 15, tzinfo=UTC)]["price"] == 18000         # horizon moved to Dec 31
+    rows = {r["occurrence_date"].isoformat(): r for r in occurrences(body["id"])}
+    assert {day: str(rows[day]["id"]) for day in by_date} == by_date               # every occurrence kept its id
+    assert rows["2026-10-26"]["price"] == 15000                                   # past: untouched
+    assert rows["2026-11-16"]["price"] == 15000                                   # paid: its price stays
+    assert rows["2026-11-23"]["status"] == "cancelled"                            # not re-created
+    assert rows["2026-11-09"]["price"] == 18000 and rows["2026-12-14"]["price"] == 18000
+    assert rows["2026-12-28"]["price"] == 18000                                   # horizon moved to Dec 31
+    assert {r["starts_at"] for r in rows.values()} == {
+        utc(a["startsAt"]) for a in body["appointments"]} | {rows["2026-12-21"]["starts_at"],
+                                                              rows["2026-12-28"]["starts_at"]}   # no time moved
     assert repriced.json["materializedUntil"] == "2026-12-31" and repriced.json["price"] == 18000
+    ids = {day: str(r["id"]) for day, r in rows.items()}
 
     moved = api.patch(path, token=token, json_body={"startTime": "11:00", "durationMinutes": 45})
     assert moved.status == 200, moved.body
     rows = occurrences(body["id"])
-    past = [r for r in rows if r["starts_at"] < frozen["now"]]
-    assert [r["id"] for r in past] == [uuid.UUID(by_date["2026-10-26"]), uuid.UUID(by_date["2026-11-02"])]
-    assert {r["starts_at"].astimezone(NEW_YORK).strftime("%H:%M") for r in past} == {"10:00"}
-    future_active = [r for r in rows if r["starts_at"] > frozen["now"] and r["status"] == "confirmed"
-                     and r["payment_status"] == "unpaid"]
-    assert {r["starts_at"].astimezone(NEW_YORK).strftime("%H:%M") for r in future_active} == {"11:00"}
-    assert {r["ends_at"] - r["starts_at"] for r in future_active} == {dt.timedelta(minutes=45)}
-    assert [r["starts_at"].astimezone(NEW_YORK).date().isoformat() for r in future_active] == [
-        "2026-11-09", "2026-11-16", "2026-11-23", "2026-11-30", "2026-12-07", "2026-12-14", "2026-12-21",
-        "2026-12-28"]
-    assert db.scalar("SELECT payment_status FROM appointments WHERE id = :id", id=paid) == "paid"
+    assert [r["occurrence_date"].isoformat() for r in rows] == [*MONDAYS, "2026-12-21", "2026-12-28"]  # one each
+    assert {r["occurrence_date"].isoformat(): str(r["id"]) for r in rows} == ids
+    by_day = {r["occurrence_date"].isoformat(): r for r in rows}
+    assert {local_hhmm(by_day[d]["starts_at"]) for d in ("2026-10-26", "2026-11-02")} == {"10:00"}   # past
+    assert local_hhmm(by_day["2026-11-23"]["starts_at"]) == "10:00"               # cancelled: kept, no second one
+    assert by_day["2026-11-23"]["status"] == "cancelled"
+    assert (local_hhmm(by_day["2026-11-16"]["starts_at"]), by_day["2026-11-16"]["payment_status"],
+            by_day["2026-11-16"]["price"]) == ("11:00", "paid", 15000)           # paid: follows the time
+    future = [r for r in rows if r["starts_at"] > frozen["now"] and r["status"] == "confirmed"]
+    assert len(future) == 7   # Nov 9 to Dec 28 but the cancelled Nov 23
+    assert {local_hhmm(r["starts_at"]) for r in future} == {"11:00"}
+    assert {r["ends_at"] - r["starts_at"] for r in future} == {dt.timedelta(minutes=45)}
     assert moved.json["startTime"] == "11:00" and moved.json["skipped"] == []
-    assert {a["id"] for a in moved.json["appointments"]} >= {r["id"].__str__() for r in future_active}
+    assert {a["id"] for a in moved.json["appointments"]} == {str(r["id"]) for r in rows
+                                                            if r["starts_at"] > frozen["now"]}
+
+
+def test_ids_notes_and_pix_txid_survive_a_patch_of_price_and_of_start_time(api, ny, frozen):
+    token, _, client = ny
+    assert api.patch("/api/account", token=token, json_body={"pixKeyType": "cpf", "pixKey": "529.982.247-25"}
+                     ).status == 200
+    body = created_series(api, token, client["id"])
+    target = by_local_date(body["appointments"])["2026-11-09"]
+    assert api.patch(f"/api/appointments/{target}", token=token, json_body={"notes": "Trazer exames"}).status == 200
+    pix = api.get(f"/api/appointments/{target}/pix", token=token)
+    assert pix.status == 200, pix.body
+    txid = pix.json["txid"]
+    path = f"/api/recurring-schedules/{body['id']}"
+
+    for change, hhmm, price in (({"price": 18000}, "10:00", 18000), ({"startTime": "09:30"}, "09:30", 18000)):
+        assert api.patch(path, token=token, json_body=change).status == 200
+        row = db.one("SELECT starts_at, price, notes, pix_txid, occurrence_date FROM appointments WHERE id = :id",
+                     id=target)
+        assert row is not None, change
+        assert (row["notes"], row["pix_txid"], row["price"]) == ("Trazer exames", txid, price)
+        assert (local_hhmm(row["starts_at"]), row["occurrence_date"]) == (hhmm, dt.date(2026, 11, 9))
+    again = api.get(f"/api/appointments/{target}/pix", token=token).json
+    assert again["txid"] == txid and again["amountCents"] == 18000
+    assert db.scalar("SELECT count(*) FROM appointments WHERE recurring_schedule_id = :sid", sid=body["id"]) == 8
+
+
+def test_an_individually_rescheduled_occurrence_keeps_its_time_and_takes_the_price(api, ny, frozen):
+    token, _, client = ny
+    body = created_series(api, token, client["id"])
+    moved_by_hand = by_local_date(body["appointments"])["2026-11-16"]
+    assert api.patch(f"/api/appointments/{moved_by_hand}", token=token,   # 14:00 New York (EST)
+                     json_body={"startsAt": "2026-11-16T19:00:00Z"}).status == 200
+
+    changed = api.patch(f"/api/recurring-schedules/{body['id']}", token=token,
+                        json_body={"startTime": "11:00", "durationMinutes": 60, "price": 17000})
+    assert changed.status == 200, changed.body
+    assert changed.json["skipped"] == []
+    rows = {r["occurrence_date"].isoformat(): r for r in occurrences(body["id"])}
+    assert list(rows) == MONDAYS
+    kept = rows["2026-11-16"]
+    assert (str(kept["id"]), kept["starts_at"], kept["ends_at"] - kept["starts_at"], kept["price"]) == (
+        moved_by_hand, dt.datetime(2026, 11, 16, 19, tzinfo=UTC), dt.timedelta(minutes=50), 17000)
+    others = [r for day, r in rows.items() if day != "2026-11-16"]
+    assert {(local_hhmm(r["starts_at"]), r["ends_at"] - r["starts_at"], r["price"]) for r in others} == {
+        ("11:00", dt.timedelta(minutes=60), 17000)}
+
+
+def test_an_occurrence_the_new_time_would_put_in_the_past_keeps_its_time(api, ny, frozen):
+    token, _, client = ny
+    body = created_series(api, token, client["id"])
+    frozen["now"] = dt.datetime(2026, 11, 9, 14, 30, tzinfo=UTC)   # Monday 09:30 in New York, before 10:00
+    result = api.patch(f"/api/recurring-schedules/{body['id']}", token=token, json_body={"startTime": "09:00"})
+    assert result.status == 200, result.body
+    rows = {r["occurrence_date"].isoformat(): r for r in occurrences(body["id"])}
+    assert local_hhmm(rows["2026-11-09"]["starts_at"]) == "10:00"
+    assert {local_hhmm(rows[d]["starts_at"]) for d in MONDAYS[3:]} == {"09:00"}
+    assert db.scalar("SELECT count(*) FROM appointments WHERE occurrence_date = '2026-11-09'") == 1
+
+
+def test_a_new_weekday_removes_unpaid_dates_keeps_paid_ones_and_fills_the_new_dates(api, ny, frozen):
+    token, _, client = ny
+    body = created_series(api, token, client["id"])
+    paid = by_local_date(body["appointments"])["2026-11-30"]
+    api.patch(f"/api/appointments/{paid}", token=token, json_body={"paymentStatus": "paid"})
+    result = api.patch(f"/api/recurring-schedules/{body['id']}", token=token,
+                       json_body={"dayOfWeek": 3, "intervalWeeks": 2})
+    assert result.status == 200, result.body
+    rows = occurrences(body["id"])
+    # every other Wednesday up to the horizon (Dec 15), and the paid Monday
+    assert [(r["occurrence_date"].isoformat(), str(r["id"]) == paid) for r in rows] == [
+        ("2026-10-21", False), ("2026-11-04", False), ("2026-11-18", False), ("2026-11-30", True),
+        ("2026-12-02", False)]
+    assert rows[3]["payment_status"] == "paid" and local_hhmm(rows[3]["starts_at"]) == "10:00"
+    assert {r["starts_at"].astimezone(NEW_YORK).weekday() for r in rows if str(r["id"]) != paid} == {2}
+
+
+def test_a_move_onto_another_appointment_is_skipped_and_keeps_the_old_time(api, ny, frozen):
+    token, _, client = ny
+    body = created_series(api, token, client["id"])
+    blocked = by_local_date(body["appointments"])["2026-11-16"]
+    other = new_client(api, token, "Maria", "+5521977770001")
+    blocker = api.post("/api/appointments", token=token, json_body={
+        "clientId": other["id"], "startsAt": "2026-11-16T16:20:00Z", "durationMinutes": 30})   # 11:20 New York
+    assert blocker.status == 201, blocker.body
+
+    result = api.patch(f"/api/recurring-schedules/{body['id']}", token=token,
+                       json_body={"startTime": "11:00", "price": 16000})
+    assert result.status == 200, result.body
+    assert result.json["skipped"] == [{"startsAt": "2026-11-16T16:00:00+00:00", "reason": "slot_taken",
+                                       "appointmentId": blocked}]
+    rows = {r["occurrence_date"].isoformat(): r for r in occurrences(body["id"])}
+    assert list(rows) == MONDAYS
+    assert (str(rows["2026-11-16"]["id"]), rows["2026-11-16"]["starts_at"], rows["2026-11-16"]["price"]) == (
+        blocked, dt.datetime(2026, 11, 16, 15, tzinfo=UTC), 16000)
+    assert {local_hhmm(r["starts_at"]) for day, r in rows.items() if day != "2026-11-16"} == {"11:00"}
+    assert db.one("SELECT starts_at, status FROM appointments WHERE id = :id", id=blocker.json["id"]) == {
+        "starts_at": dt.datetime(2026, 11, 16, 16, 20, tzinfo=UTC), "status": "confirmed"}
+
+
+def test_series_writes_answer_at_info_level_and_log_counts(api, ny, frozen, caplog):
+    token, _, client = ny
+    level = logger.log_level
+    logger.setLevel("INFO")   # the production level: a reserved LogRecord key in `extra` used to make these 500
+    try:
+        body = created_series(api, token, client["id"])
+        changed = api.patch(f"/api/recurring-schedules/{body['id']}", token=token, json_body={"startTime": "11:00"})
+        assert changed.status == 200, changed.body
+        assert recurring.extend_horizons(dt.datetime(2026, 10, 27, 12, tzinfo=UTC))["created"] == 1
+        assert api.delete(f"/api/recurring-schedules/{body['id']}", token=token).status == 204
+    finally:
+        logger.setLevel(level)
+    logged = {r.getMessage(): vars(r) for r in caplog.records if r.name == logger.name}
+    assert logged["recurring schedule created"]["created_count"] == 8
+    assert logged["recurring schedule changed"]["moved_count"] == 8
+    assert logged["recurring horizons extended"]["created_count"] == 1
+    assert logged["recurring schedule stopped"]["removed_count"] == 9
 
 
 def test_extending_the_horizon_twice_creates_no_duplicates(api, ny, frozen):

@@ -10,8 +10,9 @@ Rules:
 
 - **Overlap** is decided by the database (exclusion constraint on active appointments): a manual creation, a
   reschedule or a re-activation that collides answers 409 ``slot_taken``.
-- **Plan limits**: creating, re-activating, or moving an appointment into another month runs, in one
-  transaction, ``limits.lock_professional`` then ``limits.ensure_appointment_capacity`` (402).
+- **Plan limits**: every write goes through :mod:`odys.agenda` (the professional's unit of work), which checks
+  the monthly limit whenever an appointment starts counting in a month: creation, re-activation, a move into
+  another month (402).
 - **Status transitions** follow :data:`TRANSITIONS`; setting the current status again is a no-op. Anything
   else is 409 ``invalid_status_transition`` listing the allowed targets.
 - **Payment status** may change freely, except that ``refunded`` requires a payment (``paid``) first.
@@ -25,23 +26,22 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, PlainValidator, model_validator
+from pydantic import BeforeValidator, Field, PlainValidator, model_validator
 
-from odys import clock, db, limits, pagination
+from odys import agenda, clock, pagination, recurring
 from odys.account import current
+from odys.appointment_views import MAX_DURATION_MINUTES, Minutes, local_instant, view
 from odys.errors import Conflict, NotFound, ValidationFailed
-from odys.fields import ApiModel, Cents, reject_nulls
+from odys.fields import ApiModel, Cents, Instant, reject_nulls
 from odys.log import logger
 from odys.store import appointments as store
 from odys.store import clients as clients_store
+from odys.store.appointments import ACTIVE
 
 UTC = dt.timezone.utc
 Status = Literal["pending", "confirmed", "completed", "cancelled", "no_show"]
 PaymentStatus = Literal["unpaid", "pending", "paid", "refunded", "waived"]
-ACTIVE: frozenset[str] = frozenset({"pending", "confirmed"})
-MAX_DURATION_MINUTES = 480
 
 # Status changes a professional may make (same status = no-op). Cancelled can be re-activated when the slot is
 # still free (the database decides) and the plan has room; completed and no_show may only correct each other.
@@ -53,9 +53,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "no_show": ("completed",),
 }
 
-Minutes = Annotated[int, Field(ge=5, le=MAX_DURATION_MINUTES, strict=True)]
 Notes = Annotated[str, Field(max_length=2000)]
-Instant = Annotated[AwareDatetime, AfterValidator(clock.supported)]
 
 
 def _date_or_instant(value: object) -> dt.date:
@@ -138,27 +136,6 @@ NOT_NULL = frozenset({"status", "payment_status", "starts_at", "ends_at", "durat
 
 # --- views ---------------------------------------------------------------------------------------------------
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    return value.astimezone(UTC) if value is not None else None
-
-
-def view(row: dict[str, Any]) -> dict[str, Any]:
-    """An appointment as the professional sees it (a row with ``store.appointments.DETAIL_COLUMNS``).
-
-    ``startsAt``/``endsAt`` are UTC ISO 8601; ``price`` is in cents.
-    """
-    return {
-        "id": str(row["id"]),
-        "client": {"id": str(row["client_id"]), "name": row["client_name"], "phone": row["client_phone"]},
-        "recurringScheduleId": str(row["recurring_schedule_id"]) if row["recurring_schedule_id"] else None,
-        "startsAt": _utc(row["starts_at"]), "endsAt": _utc(row["ends_at"]),
-        "durationMinutes": int((row["ends_at"] - row["starts_at"]).total_seconds() // 60),
-        "status": row["status"], "paymentStatus": row["payment_status"], "price": row["price"],
-        "notes": row["notes"], "reminderSentAt": _utc(row["reminder_sent_at"]),
-        "createdAt": row["created_at"], "updatedAt": row["updated_at"],
-    }
-
-
 def _detail_view(professional_id: str, appointment_id: str) -> dict[str, Any]:
     row = store.detail(professional_id, appointment_id)
     if row is None:
@@ -167,16 +144,6 @@ def _detail_view(professional_id: str, appointment_id: str) -> dict[str, Any]:
 
 
 # --- list ------------------------------------------------------------------------------------------------------
-
-def local_instant(day: dt.date, at: dt.time, timezone: str) -> dt.datetime:
-    """The UTC instant of a local date and wall-clock time (DST-safe: a time in a spring-forward gap lands after
-    it, an ambiguous one takes its first occurrence).
-
-    >>> local_instant(dt.date(2026, 11, 2), dt.time(0), "America/Sao_Paulo").isoformat()
-    '2026-11-02T03:00:00+00:00'
-    """
-    return dt.datetime.combine(day, at, tzinfo=ZoneInfo(timezone)).astimezone(UTC)
-
 
 def _bound(value: dt.date | None, timezone: str, *, end: bool) -> dt.datetime | None:
     if value is None or isinstance(value, dt.datetime):
@@ -209,7 +176,7 @@ def _next_cursor(rows: list[dict[str, Any]], more: bool) -> str | None:
     if not more:
         return None
     last = rows[-1]
-    return pagination.encode("appointments", {"s": _utc(last["starts_at"]).isoformat(), "i": str(last["id"])})
+    return pagination.encode("appointments", {"s": last["starts_at"].astimezone(UTC).isoformat(), "i": str(last["id"])})
 
 
 def list_page(user_id: str, query: AppointmentQuery, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -218,8 +185,6 @@ def list_page(user_id: str, query: AppointmentQuery, now: dt.datetime | None = N
     Extends the horizon of the professional's recurring series first (``recurring.extend_horizons``), so an
     agenda opened weeks later already shows the coming occurrences.
     """
-    from odys import recurring  # recurring builds on this module
-
     professional = current(user_id)
     pid = str(professional["id"])
     recurring.extend_horizons(now or clock.now(), professional_id=pid)
@@ -252,10 +217,6 @@ def _end(starts_at: dt.datetime, ends_at: dt.datetime | None, duration_minutes: 
     return end
 
 
-def slot_taken() -> Conflict:
-    return Conflict("slot_taken", "Another active appointment overlaps that time.")
-
-
 def _client_or_404(professional_id: str, client_id: uuid.UUID) -> dict[str, Any]:
     client = clients_store.get(professional_id, str(client_id))
     if client is None:
@@ -266,26 +227,17 @@ def _client_or_404(professional_id: str, client_id: uuid.UUID) -> dict[str, Any]
 def create(user_id: str, data: AppointmentCreate, now: dt.datetime | None = None) -> dict[str, Any]:
     """Create an appointment by hand: plan limit (402) and overlap (409) checked in one transaction."""
     now = now or clock.now()
-    professional = current(user_id)
-    pid = str(professional["id"])
-    client = _client_or_404(pid, data.client_id)
-    starts_at = data.starts_at.astimezone(UTC)
-    ends_at = _end(starts_at, data.ends_at, data.duration_minutes, professional["session_duration_minutes"])
-    price = data.price if data.price is not None else professional["session_price"]
-    try:
-        with db.transaction():
-            locked = limits.lock_professional(pid)
-            limits.ensure_appointment_capacity(locked, starts_at, now)
-            row = store.insert(pid, str(client["id"]), starts_at, ends_at, status=data.status, price=price,
-                               notes=data.notes)
-    except store.SlotTaken:
-        raise slot_taken() from None
-    except db.DatabaseError as error:
-        if db.sqlstate(error)[0] == "23503":  # the client was deleted meanwhile
-            raise NotFound("client") from None
-        raise
+    with agenda.for_user(user_id) as work:
+        professional = work.professional
+        client = _client_or_404(work.id, data.client_id)
+        starts_at = data.starts_at.astimezone(UTC)
+        ends_at = _end(starts_at, data.ends_at, data.duration_minutes, professional["session_duration_minutes"])
+        price = data.price if data.price is not None else professional["session_price"]
+        row = work.add_appointment(str(client["id"]), starts_at, ends_at, status=data.status, price=price,
+                                   notes=data.notes, now=now)  # 404 if the client is deleted meanwhile
+    assert row is not None
     logger.info("appointment created", extra={"appointment_id": str(row["id"]), "source": "manual"})
-    return _detail_view(pid, str(row["id"]))
+    return _detail_view(work.id, str(row["id"]))
 
 
 # --- update ----------------------------------------------------------------------------------------------------
@@ -321,17 +273,6 @@ def _new_times(row: dict[str, Any], changes: dict[str, Any]) -> tuple[dt.datetim
     return starts_at, ends_at
 
 
-def _month(instant: dt.datetime, timezone: str) -> str:
-    return instant.astimezone(ZoneInfo(timezone)).strftime("%Y-%m")
-
-
-def _needs_capacity(row: dict[str, Any], status: str, starts_at: dt.datetime, timezone: str) -> bool:
-    """Whether the change adds the appointment to a month's count (re-activation, or a move to another month)."""
-    if status == "cancelled":
-        return False
-    return row["status"] == "cancelled" or _month(row["starts_at"], timezone) != _month(starts_at, timezone)
-
-
 def _column_changes(row: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     """Validate the request against the current row; the column values to write."""
     columns: dict[str, Any] = {k: changes[k] for k in ("status", "payment_status", "price", "notes") if k in changes}
@@ -346,7 +287,7 @@ def _column_changes(row: dict[str, Any], changes: dict[str, Any]) -> dict[str, A
             raise Conflict("not_reschedulable", f"Only pending or confirmed appointments can be moved; this one is "
                            f"{status}.")
         if times != (row["starts_at"], row["ends_at"]):
-            columns.update(starts_at=times[0], ends_at=times[1], reminder_sent_at=None)
+            columns.update(starts_at=times[0], ends_at=times[1])
     return columns
 
 
@@ -356,22 +297,13 @@ def update(user_id: str, appointment_id: str, data: AppointmentUpdate,
     now = now or clock.now()
     changes = data.model_dump(include=data.model_fields_set)
     reject_nulls(changes, NOT_NULL)
-    pid = str(current(user_id)["id"])
-    try:
-        with db.transaction():
-            professional = limits.lock_professional(pid)
-            row = store.for_update(pid, appointment_id)
-            if row is None:
-                raise NotFound("appointment")
-            columns = _column_changes(row, changes)
-            status = columns.get("status", row["status"])
-            starts_at = columns.get("starts_at", row["starts_at"])
-            if _needs_capacity(row, status, starts_at, professional["timezone"]):
-                limits.ensure_appointment_capacity(professional, starts_at, now)
-            if columns:
-                store.update_fields(pid, appointment_id, columns)
-    except store.SlotTaken:
-        raise slot_taken() from None
+    with agenda.for_user(user_id) as work:
+        pid = work.id
+        row = store.for_update(pid, appointment_id)
+        if row is None:
+            raise NotFound("appointment")
+        columns = _column_changes(row, changes)
+        work.change_appointment(row, columns, now)
     if columns:
         logger.info("appointment updated", extra={"appointment_id": appointment_id, "fields": sorted(columns)})
     return _detail_view(pid, appointment_id)

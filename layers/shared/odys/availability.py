@@ -3,8 +3,10 @@
     availability.replace(user_id, AvailabilityIn(windows=[{"dayOfWeek": 1, "startTime": "09:00", "endTime": "12:00"}]))
     availability.get(user_id)   # -> {"timezone": "America/Sao_Paulo", "windows": [{"dayOfWeek": 1, ...}]}
 
-Days are 0 = Sunday … 6 = Saturday. A PUT replaces every window at once; windows of one day may not overlap
-(touching is fine: 09:00–12:00 and 12:00–18:00), and a window must end after it starts.
+Days are 0 = Sunday … 6 = Saturday. A PUT replaces every window at once, under the professional's lock (two
+concurrent PUTs leave one of them whole, never their union); windows of one day may not overlap (touching is fine:
+09:00–12:00 and 12:00–18:00; the database's exclusion constraint backs this: 422 ``overlapping_windows``), and a
+window must end after it starts.
 """
 
 from __future__ import annotations
@@ -13,9 +15,9 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from odys import db
+from odys import agenda
 from odys.account import current
-from odys.errors import ValidationFailed
+from odys.errors import OverlappingWindows
 from odys.fields import HHMM, ApiModel
 from odys.store import availability as store
 
@@ -63,9 +65,7 @@ def _overlaps(windows: list[Window]) -> list[dict[str, str]]:
 def replace(user_id: str, data: AvailabilityIn) -> dict[str, Any]:
     errors = _overlaps(data.windows)
     if errors:
-        raise ValidationFailed("Availability windows of the same day may not overlap.", code="overlapping_windows",
-                               errors=errors)
-    professional = current(user_id)
-    with db.transaction():
-        store.replace(professional["id"], [(w.day_of_week, w.start_time, w.end_time) for w in data.windows])
+        raise OverlappingWindows(errors=errors)
+    with agenda.for_user(user_id) as work:  # serialised with every other write of the professional
+        work.replace_availability([(w.day_of_week, w.start_time, w.end_time) for w in data.windows])
     return get(user_id)

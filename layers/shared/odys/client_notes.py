@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from odys import db, pagination
+from odys import pagination
 from odys.account import current
 from odys.errors import NotFound
 from odys.fields import ApiModel
@@ -58,12 +58,7 @@ def list_page(user_id: str, client_id: str, query: NoteQuery) -> dict[str, Any]:
 
 def create(user_id: str, client_id: str, data: NoteIn) -> dict[str, Any]:
     pid = _own_client(user_id, client_id)
-    try:
-        row = store.insert(pid, client_id, data.body)
-    except db.DatabaseError as error:
-        if db.sqlstate(error)[0] == "23503":  # the client was deleted meanwhile
-            raise NotFound("client") from None
-        raise
+    row = store.insert(pid, client_id, data.body)  # 404 if the client was deleted meanwhile
     logger.info("client note created", extra={"note_id": str(row["id"])})
     return view(row)
 

@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import Field
 
-from odys import clock, db, limits, pagination
-from odys import appointments as appointments_service
+from odys import agenda, clock, pagination
 from odys.account import current
-from odys.errors import Conflict, NotFound
+from odys.appointment_views import view as view_appointment
+from odys.errors import ClientExists, NotFound
 from odys.fields import ApiModel, Email, Name, Phone, reject_nulls
 from odys.log import logger
 from odys.store import appointments as appointments_store
@@ -100,24 +100,17 @@ def list_page(user_id: str, query: ClientQuery, now: dt.datetime | None = None) 
             "nextCursor": pagination.offset_cursor("clients", offset + query.limit) if more else None}
 
 
-def client_exists(existing: dict[str, Any] | None) -> Conflict:
+def client_exists(existing: dict[str, Any] | None) -> ClientExists:
     """409 ``client_exists`` naming the client who already has the phone (``clientId``)."""
-    return Conflict("client_exists", "You already have a client with this phone number.",
-                    extra={"clientId": str(existing["id"]) if existing else None})
+    return ClientExists(str(existing["id"]) if existing else None)
 
 
 def create(user_id: str, data: ClientCreate, now: dt.datetime | None = None) -> dict[str, Any]:
     """Create a client: duplicate phone 409 ``client_exists``; over the plan's client limit 402."""
-    pid = str(current(user_id)["id"])
-    with db.transaction():
-        professional = limits.lock_professional(pid)
-        existing = store.by_phone(pid, data.phone)
-        if existing is not None:
-            raise client_exists(existing)
-        limits.ensure_client_capacity(professional, now)
-        row = store.insert(pid, data.name, data.phone, data.email)
-        if row is None:  # created concurrently by a path that does not take the lock
-            raise client_exists(store.by_phone(pid, data.phone))
+    with agenda.for_user(user_id) as work:
+        row = work.add_client(data.name, data.phone, data.email, now or clock.now())
+        if row is None:
+            raise client_exists(store.by_phone(work.id, data.phone))
     logger.info("client created", extra={"client_id": str(row["id"])})
     return view(row)
 
@@ -135,8 +128,8 @@ def get(user_id: str, client_id: str, now: dt.datetime | None = None) -> dict[st
     totals = appointments_store.client_totals(pid, client_id)
     by_status = {status: totals[status] for status in ("pending", "confirmed", "completed", "cancelled", "no_show")}
     return {**view(client),
-            "appointments": {"upcoming": [appointments_service.view(r) for r in upcoming],
-                             "past": [appointments_service.view(r) for r in past]},
+            "appointments": {"upcoming": [view_appointment(r) for r in upcoming],
+                             "past": [view_appointment(r) for r in past]},
             "totals": {"appointments": sum(by_status.values()), "byStatus": by_status,
                        "paidCents": totals["paid"], "dueCents": totals["due"]}}
 
@@ -150,10 +143,8 @@ def update(user_id: str, client_id: str, data: ClientUpdate) -> dict[str, Any]:
         return view(_client_or_404(pid, client_id))
     try:
         row = store.update_fields(pid, client_id, changes)
-    except db.DatabaseError as error:
-        if db.sqlstate(error) == ("23505", "clients_phone_per_professional"):
-            raise client_exists(store.by_phone(pid, changes["phone"])) from None
-        raise
+    except ClientExists:
+        raise client_exists(store.by_phone(pid, changes["phone"])) from None
     if row is None:
         raise NotFound("client")
     return view(row)

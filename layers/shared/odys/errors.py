@@ -69,6 +69,12 @@ class ValidationFailed(Problem):
     status, title, code = 422, "Unprocessable Content", "validation_error"
 
 
+class UnsupportedMediaType(Problem):
+    """415: the body is not declared ``application/json``."""
+
+    status, title, code = 415, "Unsupported Media Type", "unsupported_media_type"
+
+
 class Unauthorized(Problem):
     status, title, code = 401, "Unauthorized", "unauthorized"
 
@@ -86,6 +92,14 @@ class NotFound(Problem):
 
     def __init__(self, what: str = "resource", detail: str | None = None, **kw: Any) -> None:
         super().__init__(detail or f"No {what} with that identifier.", **kw)
+
+
+class OnboardingRequired(NotFound):
+    """404 ``onboarding_required``: the authenticated user has no professional profile yet."""
+
+    def __init__(self) -> None:
+        super().__init__("professional", detail="This user has no professional profile yet: create it with "
+                         "POST /api/account.", code="onboarding_required")
 
 
 class Conflict(Problem):
@@ -117,3 +131,29 @@ class RateLimited(Problem):
 
 class ServiceUnavailable(Problem):
     status, title, code = 503, "Service Unavailable", "service_unavailable"
+
+
+# --- domain conflicts raised by the data access (odys.store) when a database constraint refuses a write ---------
+
+class SlotTaken(Conflict):
+    """409 ``slot_taken``: another active appointment overlaps (the exclusion constraint ``appointments_no_overlap``)."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__("slot_taken", detail or "Another active appointment overlaps that time.")
+
+
+class ClientExists(Conflict):
+    """409 ``client_exists``: the professional already has a client with this phone; ``clientId`` names them."""
+
+    def __init__(self, client_id: str | None = None) -> None:
+        super().__init__("client_exists", "You already have a client with this phone number.",
+                         extra={"clientId": client_id})
+
+
+class OverlappingWindows(ValidationFailed):
+    """422 ``overlapping_windows``: two availability windows of one day overlap (``availability_no_overlap``)."""
+
+    code = "overlapping_windows"
+
+    def __init__(self, detail: str | None = None, **kw: Any) -> None:
+        super().__init__(detail or "Availability windows of the same day may not overlap.", **kw)

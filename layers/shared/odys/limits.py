@@ -1,13 +1,13 @@
-"""Plan limits, enforced where clients and appointments are created (booking, manual, recurring).
+"""Plan-limit checks, called by the professional's unit of work (:mod:`odys.agenda`) wherever a client is added or
+an appointment starts counting in a month (booking, manual, link or professional reschedule, re-activation,
+recurring occurrences).
 
-    with db.transaction():
-        professional = limits.lock_professional(pid)      # serialises creations of one professional
-        limits.ensure_client_capacity(professional)       # 402 plan_limit_reached when full
-        limits.ensure_appointment_capacity(professional, starts_at)
-        ... insert ...
+    with agenda.for_professional(pid) as work:            # holds the professional's row lock
+        limits.ensure_client_capacity(work.professional)  # 402 plan_limit_reached when full
+        limits.ensure_appointment_capacity(work.professional, starts_at)
 
-Locking the professional's row makes the count-then-insert exact under concurrency: two bookings racing for the
-last free place of the month cannot both pass. Reaching a limit also leaves the professional an in-app notice,
+The agenda's lock on the professional's row makes the count-then-insert exact under concurrency: two bookings
+racing for the last free place of the month cannot both pass. Reaching a limit also leaves the professional an in-app notice,
 once per month (``msgPlanLimitReached``), written after the transaction so the refusal's rollback keeps it.
 """
 
@@ -21,13 +21,6 @@ from odys import clock, db, plans
 from odys.errors import PlanLimitReached
 from odys.notifications import notify_professional
 from odys.store import appointments, clients
-from odys.store.professionals import COLUMNS
-
-
-def lock_professional(professional_id: str) -> dict[str, Any]:
-    row = db.one(f"SELECT {COLUMNS} FROM professionals WHERE id = :id FOR UPDATE", id=professional_id)
-    assert row is not None, "professional vanished"
-    return row
 
 
 def _refuse(professional: dict[str, Any], limit: Literal["clients", "appointments_per_month"], count: int,

@@ -13,21 +13,42 @@ How occurrences work:
   ``zoneinfo`` for its own date, so 10:00 stays 10:00 across DST changes (its UTC instant moves). A start time
   that does not exist on a spring-forward day lands after the gap; an ambiguous one takes the first instant.
 - The first occurrence is the first ``dayOfWeek`` on or after ``startsOn``; then every ``intervalWeeks`` weeks
-  until ``endsOn`` (inclusive) if set.
+  until ``endsOn`` (inclusive) if set. These are the series' **rule dates**.
+- An occurrence is identified by its rule date (``appointments.occurrence_date``): a series has **at most one
+  occurrence per rule date**, whatever its status or time (the unique index ``appointments_one_per_series_date``
+  backs this up). Moving an occurrence, by hand or by a change of the rule, keeps its date.
 - Occurrences exist as ``confirmed`` appointments up to :data:`HORIZON_DAYS` (8 weeks) ahead of the local date;
   ``materialized_until`` records how far. :func:`extend_horizons` moves the horizon forward (cron, and lazily on
-  the list routes); a date is never created twice (the unique index on (series, start) backs this up).
-- Only future occurrences (start after now) are created. A date that collides with another active appointment,
-  or that is over the plan's monthly appointment limit, is skipped and reported
-  (``skipped: [{startsAt, reason: "slot_taken" | "plan_limit"}]``), never retried.
+  the list routes). A rule date is created only if the series has no occurrence for it yet (a cancelled or paid
+  one counts), and only when its start is in the future.
+- A date that collides with another active appointment, or that is over the plan's monthly appointment limit,
+  is skipped and reported (``skipped: [{startsAt, reason: "slot_taken" | "plan_limit"}]``), never retried.
 - Creating or changing a series needs the plan feature ``recurring_schedules`` (pro, or the trial): 402
   otherwise. Existing series keep extending after a downgrade, within the plan's monthly limits.
-- **PATCH** changes only the future: the series' future occurrences that are still pending or confirmed and
-  unpaid are deleted and re-materialised with the new rule. Past, completed, cancelled, no-show occurrences and
-  any with a payment recorded are kept as they are.
+- **PATCH** changes the rule for the future, **in place**. Only the series' *open* occurrences are touched —
+  active (pending/confirmed) and starting after now; past, completed, cancelled and no-show ones never change.
+  For each open occurrence, by its rule date:
+
+  * the date is still a rule date: the occurrence keeps its id, status, notes, payment and PIX txid, and
+    - takes the new ``startTime``/``durationMinutes`` if it was still at the time the *old* rule gave for its
+      date. One that was rescheduled individually (by the professional or the client) keeps its time, and so
+      does one whose new start would already be past (an earlier time on today's date).
+    - takes a new ``price`` when the PATCH sets one and it is unpaid (``paymentStatus`` ``unpaid``); a
+      payment recorded fixes its price.
+    - a move that collides with another active appointment is not made: the occurrence keeps its time (the
+      price still changes) and the move is reported in ``skipped`` with its ``appointmentId`` and reason
+      ``slot_taken``. Afterwards it counts as individually placed (it no longer sits at the rule's time), so
+      later changes leave its time alone too. A move keeps the local date, hence the month: it never meets
+      the monthly plan limit.
+  * the date is no longer a rule date (``dayOfWeek``, ``intervalWeeks`` or ``endsOn`` changed): deleted if
+    unpaid, rescheduled individually or not; one with a payment recorded is kept as it is, still in the series
+    (the professional decides what becomes of it).
+
+  Then the new rule's missing dates are materialised up to the horizon, as above.
 - **DELETE** stops the series: it becomes inactive and ends today; its future pending/confirmed unpaid
   occurrences are deleted; everything else (history, payments) stays. The series remains listed, ``active:
   false``; deleting it again is a no-op.
+- Every write goes through :mod:`odys.agenda` (the professional's lock, the monthly limit, the overlap rule).
 """
 
 from __future__ import annotations
@@ -41,9 +62,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, model_validator
 
-from odys import appointments, clock, db, limits, plans
+from odys import agenda, clock, plans
 from odys.account import current
-from odys.appointments import Minutes, local_instant
+from odys.appointment_views import Minutes, local_instant
+from odys.appointment_views import view as appointment_view
 from odys.errors import Conflict, NotFound, PlanLimitReached, ValidationFailed
 from odys.fields import HHMM, ApiModel, Cents, reject_nulls
 from odys.log import logger
@@ -101,10 +123,21 @@ NOT_NULL = frozenset({"day_of_week", "start_time", "duration_minutes", "interval
 
 @dataclass
 class Outcome:
-    """What one materialisation did: ids created, dates skipped."""
+    """What one change did: occurrences created, moved (new time or duration) and removed, and what it skipped."""
 
     created: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    removed: int = 0
     skipped: list[dict[str, Any]] = field(default_factory=list)
+
+    def log_fields(self) -> dict[str, int]:
+        """Counts for a log line (``created`` itself is a reserved ``LogRecord`` attribute).
+
+        >>> Outcome(created=["a", "b"]).log_fields()
+        {'created_count': 2, 'moved_count': 0, 'removed_count': 0, 'skipped_count': 0}
+        """
+        return {"created_count": len(self.created), "moved_count": len(self.moved),
+                "removed_count": self.removed, "skipped_count": len(self.skipped)}
 
 
 # --- the calendar (pure functions) -----------------------------------------------------------------------------
@@ -127,6 +160,18 @@ def occurrence_dates(starts_on: dt.date, day_of_week: int, interval_weeks: int, 
         day += dt.timedelta(days=step)
 
 
+def rule_dates(schedule: dict[str, Any], first_day: dt.date, last_day: dt.date) -> list[dt.date]:
+    """:func:`occurrence_dates` of a series row within [first_day, last_day]."""
+    return list(occurrence_dates(schedule["starts_on"], schedule["day_of_week"], schedule["interval_weeks"],
+                                 schedule["ends_on"], first_day, last_day))
+
+
+def rule_times(schedule: dict[str, Any], day: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
+    """The (start, end) instants the series' rule gives for its rule date ``day``."""
+    starts_at = local_instant(day, schedule["start_time"], timezone)
+    return starts_at, starts_at + dt.timedelta(minutes=schedule["duration_minutes"])
+
+
 def local_today(now: dt.datetime, timezone: str) -> dt.date:
     return now.astimezone(ZoneInfo(timezone)).date()
 
@@ -136,43 +181,75 @@ def horizon(now: dt.datetime, timezone: str) -> dt.date:
     return local_today(now, timezone) + dt.timedelta(days=HORIZON_DAYS)
 
 
-# --- materialisation -------------------------------------------------------------------------------------------
+# --- writing occurrences ---------------------------------------------------------------------------------------
 
-def _skip(starts_at: dt.datetime, reason: SkipReason) -> dict[str, Any]:
-    return {"startsAt": starts_at, "reason": reason}
+def _skip(starts_at: dt.datetime, reason: SkipReason, appointment_id: str | None = None) -> dict[str, Any]:
+    skipped: dict[str, Any] = {"startsAt": starts_at, "reason": reason}
+    if appointment_id is not None:  # an occurrence that exists but was not moved
+        skipped["appointmentId"] = appointment_id
+    return skipped
 
 
-def _materialise(professional: dict[str, Any], schedule: dict[str, Any], first_day: dt.date, last_day: dt.date,
-                 now: dt.datetime) -> Outcome:
-    """Create the series' missing future occurrences dated [first_day, last_day]; call inside the transaction
-    that locked the professional. Dates the series already has (any status) are left alone."""
-    outcome = Outcome()
-    timezone = professional["timezone"]
-    dates = occurrence_dates(schedule["starts_on"], schedule["day_of_week"], schedule["interval_weeks"],
-                             schedule["ends_on"], first_day, last_day)
-    instants = [s for s in (local_instant(d, schedule["start_time"], timezone) for d in dates) if s > now]
-    if not instants:
-        return outcome
-    existing = appointments_store.series_starts(str(professional["id"]), str(schedule["id"]), instants[0],
-                                                instants[-1] + dt.timedelta(seconds=1))
-    duration = dt.timedelta(minutes=schedule["duration_minutes"])
-    price = schedule["price"] if schedule["price"] is not None else professional["session_price"]
-    for starts_at in instants:
-        if starts_at in existing:
+def _price(work: agenda.Agenda, schedule: dict[str, Any]) -> int:
+    return schedule["price"] if schedule["price"] is not None else work.professional["session_price"]
+
+
+def _materialise(work: agenda.Agenda, schedule: dict[str, Any], first_day: dt.date, last_day: dt.date,
+                 now: dt.datetime, outcome: Outcome) -> None:
+    """Create the series' missing future occurrences of rule dates in [first_day, last_day]. A date the series
+    already has an occurrence for (any status, any time) is left alone."""
+    dates = rule_dates(schedule, first_day, last_day)
+    if not dates:
+        return
+    schedule_id = str(schedule["id"])
+    taken = appointments_store.series_dates(work.id, schedule_id, dates[0], dates[-1])
+    for day in dates:
+        starts_at, ends_at = rule_times(schedule, day, work.timezone)
+        if day in taken or starts_at <= now:
             continue
         try:
-            limits.ensure_appointment_capacity(professional, starts_at, now)
+            row = work.add_appointment(str(schedule["client_id"]), starts_at, ends_at, status="confirmed",
+                                       price=_price(work, schedule), now=now, skip_if_taken=True,
+                                       recurring_schedule_id=schedule_id, occurrence_date=day)
         except PlanLimitReached:  # the notice is still recorded, after the transaction
             outcome.skipped.append(_skip(starts_at, "plan_limit"))
             continue
-        row = appointments_store.insert_in_savepoint(
-            str(professional["id"]), str(schedule["client_id"]), starts_at, starts_at + duration,
-            status="confirmed", price=price, recurring_schedule_id=str(schedule["id"]))
         if row is None:
             outcome.skipped.append(_skip(starts_at, "slot_taken"))
         else:
             outcome.created.append(str(row["id"]))
-    return outcome
+
+
+def _follow(work: agenda.Agenda, old: dict[str, Any], new: dict[str, Any], reprice: bool, now: dt.datetime,
+            outcome: Outcome) -> None:
+    """Bring the series' open occurrences (active, starting after now) from rule ``old`` to rule ``new`` in place,
+    as the module docstring describes; ``reprice`` when the change sets a price."""
+    rows = appointments_store.series_future_active_for_update(work.id, str(new["id"]), now)
+    kept: list[dict[str, Any]] = []
+    for row in rows:  # dates the new rule no longer has go first, freeing their time for the moves
+        day = row["occurrence_date"]
+        if rule_dates(new, day, day):
+            kept.append(row)
+        elif row["payment_status"] == "unpaid":
+            appointments_store.delete_one(work.id, str(row["id"]))
+            outcome.removed += 1
+    price = _price(work, new)
+    for row in kept:
+        columns: dict[str, Any] = {}
+        if reprice and row["payment_status"] == "unpaid" and row["price"] != price:
+            columns["price"] = price
+        was = rule_times(old, row["occurrence_date"], work.timezone)
+        will = rule_times(new, row["occurrence_date"], work.timezone)
+        moves = (row["starts_at"], row["ends_at"]) == was and will != was and will[0] > now
+        if moves:
+            columns.update(starts_at=will[0], ends_at=will[1])
+        # a move keeps the local date, hence the month: it never meets the monthly limit, only an overlap
+        written = work.change_appointment(row, columns, now, skip_if_taken=moves)
+        if written is None:  # the new time is taken: the time stays, the price still changes
+            outcome.skipped.append(_skip(will[0], "slot_taken", str(row["id"])))
+            work.change_appointment(row, {k: v for k, v in columns.items() if k == "price"}, now)
+        elif moves:
+            outcome.moved.append(str(row["id"]))
 
 
 def _require_feature(professional: dict[str, Any], now: dt.datetime) -> None:
@@ -201,12 +278,11 @@ def _result(professional_id: str, schedule_id: str, outcome: Outcome, now: dt.da
     row = store.view(professional_id, schedule_id)
     assert row is not None
     upcoming = appointments_store.series_upcoming(professional_id, schedule_id, now)
-    return {**view(row), "appointments": [appointments.view(r) for r in upcoming], "skipped": outcome.skipped}
+    return {**view(row), "appointments": [appointment_view(r) for r in upcoming], "skipped": outcome.skipped}
 
 
 def _log(event: str, schedule_id: str, outcome: Outcome) -> None:
-    logger.info(event, extra={"recurring_schedule_id": schedule_id, "created": len(outcome.created),
-                              "skipped": len(outcome.skipped)})
+    logger.info(event, extra={"recurring_schedule_id": schedule_id, **outcome.log_fields()})
 
 
 # --- use cases -------------------------------------------------------------------------------------------------
@@ -222,22 +298,21 @@ def list_all(user_id: str, query: ScheduleQuery, now: dt.datetime | None = None)
 def create(user_id: str, data: ScheduleCreate, now: dt.datetime | None = None) -> dict[str, Any]:
     """Create a series and materialise its occurrences up to the horizon, in one transaction."""
     now = now or clock.now()
-    pid = str(current(user_id)["id"])
-    with db.transaction():
-        professional = limits.lock_professional(pid)
-        _require_feature(professional, now)
-        if clients_store.get(pid, str(data.client_id)) is None:
+    outcome = Outcome()
+    with agenda.for_user(user_id) as work:
+        _require_feature(work.professional, now)
+        if clients_store.get(work.id, str(data.client_id)) is None:
             raise NotFound("client")
-        until = horizon(now, professional["timezone"])
+        until = horizon(now, work.timezone)
         schedule = store.insert(
-            pid, str(data.client_id), day_of_week=data.day_of_week, start_time=data.start_time,
-            duration_minutes=data.duration_minutes or professional["session_duration_minutes"],
+            work.id, str(data.client_id), day_of_week=data.day_of_week, start_time=data.start_time,
+            duration_minutes=data.duration_minutes or work.professional["session_duration_minutes"],
             interval_weeks=data.interval_weeks, starts_on=data.starts_on, ends_on=data.ends_on,
-            price=data.price if data.price is not None else professional["session_price"])
-        outcome = _materialise(professional, schedule, local_today(now, professional["timezone"]), until, now)
-        store.update_fields(pid, str(schedule["id"]), {"materialized_until": until})
+            price=data.price if data.price is not None else work.professional["session_price"])
+        _materialise(work, schedule, local_today(now, work.timezone), until, now, outcome)
+        store.update_fields(work.id, str(schedule["id"]), {"materialized_until": until})
     _log("recurring schedule created", str(schedule["id"]), outcome)
-    return _result(pid, str(schedule["id"]), outcome, now)
+    return _result(work.id, str(schedule["id"]), outcome, now)
 
 
 def _locked_schedule(professional_id: str, schedule_id: str) -> dict[str, Any]:
@@ -248,29 +323,28 @@ def _locked_schedule(professional_id: str, schedule_id: str) -> dict[str, Any]:
 
 
 def update(user_id: str, schedule_id: str, data: ScheduleUpdate, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Change the rule; the future (unpaid, still active) occurrences are replaced by ones following it."""
+    """Change the rule; the open occurrences follow it in place, then missing dates are materialised."""
     now = now or clock.now()
     changes = data.model_dump(include=data.model_fields_set)
     reject_nulls(changes, NOT_NULL)
-    pid = str(current(user_id)["id"])
-    with db.transaction():
-        professional = limits.lock_professional(pid)
-        schedule = _locked_schedule(pid, schedule_id)
-        if not schedule["active"]:
+    outcome = Outcome()
+    with agenda.for_user(user_id) as work:
+        old = _locked_schedule(work.id, schedule_id)
+        if not old["active"]:
             raise Conflict("schedule_stopped", "This recurring schedule was stopped; create a new one instead.")
-        _require_feature(professional, now)
-        if changes.get("ends_on") is not None and changes["ends_on"] < schedule["starts_on"]:
+        _require_feature(work.professional, now)
+        if changes.get("ends_on") is not None and changes["ends_on"] < old["starts_on"]:
             raise ValidationFailed("endsOn must not be before startsOn.", errors=[
-                {"field": "endsOn", "message": f"must be on or after {schedule['starts_on']}",
+                {"field": "endsOn", "message": f"must be on or after {old['starts_on']}",
                  "code": "invalid_range"}])
-        outcome = Outcome()
         if changes:
-            until = horizon(now, professional["timezone"])
-            schedule = store.update_fields(pid, schedule_id, {**changes, "materialized_until": until})
-            appointments_store.delete_future_replaceable(pid, schedule_id, now)
-            outcome = _materialise(professional, schedule, local_today(now, professional["timezone"]), until, now)
+            until = horizon(now, work.timezone)
+            new = store.update_fields(work.id, schedule_id, {**changes, "materialized_until": until})
+            assert new is not None, "the series is locked"
+            _follow(work, old, new, "price" in changes, now, outcome)
+            _materialise(work, new, local_today(now, work.timezone), until, now, outcome)
     _log("recurring schedule changed", schedule_id, outcome)
-    return _result(pid, schedule_id, outcome, now)
+    return _result(work.id, schedule_id, outcome, now)
 
 
 def _stop_date(schedule: dict[str, Any], today: dt.date) -> dt.date | None:
@@ -282,28 +356,26 @@ def _stop_date(schedule: dict[str, Any], today: dt.date) -> dt.date | None:
 def stop(user_id: str, schedule_id: str, now: dt.datetime | None = None) -> None:
     """Stop the series (DELETE): inactive, ends today; future unpaid active occurrences are deleted."""
     now = now or clock.now()
-    pid = str(current(user_id)["id"])
-    with db.transaction():
-        professional = limits.lock_professional(pid)
-        schedule = _locked_schedule(pid, schedule_id)
+    with agenda.for_user(user_id) as work:
+        schedule = _locked_schedule(work.id, schedule_id)
         if not schedule["active"]:
             return
-        removed = appointments_store.delete_future_replaceable(pid, schedule_id, now)
-        store.stop(pid, schedule_id, _stop_date(schedule, local_today(now, professional["timezone"])))
-    logger.info("recurring schedule stopped", extra={"recurring_schedule_id": schedule_id, "removed": removed})
+        removed = appointments_store.delete_future_replaceable(work.id, schedule_id, now)
+        store.stop(work.id, schedule_id, _stop_date(schedule, local_today(now, work.timezone)))
+    logger.info("recurring schedule stopped", extra={"recurring_schedule_id": schedule_id, "removed_count": removed})
 
 
 def _extend_one(professional_id: str, schedule_id: str, now: dt.datetime) -> Outcome:
-    with db.transaction():
-        professional = limits.lock_professional(professional_id)
+    outcome = Outcome()
+    with agenda.for_professional(professional_id) as work:
         schedule = store.for_update(professional_id, schedule_id)
         if schedule is None or not schedule["active"]:
-            return Outcome()
-        until = horizon(now, professional["timezone"])
+            return outcome
+        until = horizon(now, work.timezone)
         done = schedule["materialized_until"] or schedule["starts_on"] - dt.timedelta(days=1)
         if done >= until:  # extended meanwhile by another run
-            return Outcome()
-        outcome = _materialise(professional, schedule, done + dt.timedelta(days=1), until, now)
+            return outcome
+        _materialise(work, schedule, done + dt.timedelta(days=1), until, now, outcome)
         store.update_fields(professional_id, schedule_id, {"materialized_until": until})
     return outcome
 
@@ -330,6 +402,7 @@ def extend_horizons(now: dt.datetime | None = None, professional_id: str | None 
         summary["created"] += len(outcome.created)
         summary["skipped"] += [{"recurringScheduleId": schedule_id, **s} for s in outcome.skipped]
     if summary["schedules"] or summary["failed"]:
-        logger.info("recurring horizons extended", extra={"schedules": summary["schedules"],
-                    "created": summary["created"], "skipped": len(summary["skipped"]), "failed": summary["failed"]})
+        logger.info("recurring horizons extended", extra={
+            "schedules": summary["schedules"], "created_count": summary["created"],
+            "skipped_count": len(summary["skipped"]), "failed": summary["failed"]})
     return summary

@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BeforeValidator, Field
 
 from odys import clock
-from odys.errors import Conflict, NotFound, ValidationFailed
+from odys.errors import NotFound, SlotTaken, ValidationFailed
 from odys.fields import ApiModel
 from odys.store import availability as availability_store
 from odys.store import booking as store
@@ -50,7 +50,6 @@ UTC = dt.timezone.utc
 ONE_DAY = dt.timedelta(days=1)
 
 _DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_INSTANT_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})")
 
 
 def _local_date(value: object) -> dt.date:
@@ -69,28 +68,7 @@ def _local_date(value: object) -> dt.date:
         raise ValueError("not a calendar date (YYYY-MM-DD)") from None
 
 
-def _instant(value: object) -> dt.datetime:
-    """An ISO 8601 date-time **with** an offset (``Z`` or ``±HH:MM``), returned in UTC.
-
-    >>> _instant("2026-12-01T09:00:00-03:00")
-    datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.timezone.utc)
-    """
-    if isinstance(value, dt.datetime):
-        parsed = value
-    elif isinstance(value, str) and _INSTANT_RE.fullmatch(value):
-        try:
-            parsed = dt.datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError("not a valid date-time") from None
-    else:
-        raise ValueError("must be an ISO 8601 date-time with offset, e.g. 2026-12-01T12:00:00Z")
-    if parsed.tzinfo is None:
-        raise ValueError("needs a UTC offset, e.g. 2026-12-01T12:00:00Z")
-    return clock.supported(parsed).astimezone(UTC)
-
-
 LocalDate = Annotated[dt.date, BeforeValidator(_local_date)]
-Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
 
 
 class SlotsQuery(ApiModel):
@@ -352,9 +330,9 @@ def offered(slug: str, first_day: dt.date, last_day: dt.date, now: dt.datetime |
             "slots": [slot.view() for slot in compute(professional, first_day, last_day, now)]}
 
 
-def slot_taken() -> Conflict:
+def slot_taken() -> SlotTaken:
     """409 ``slot_taken``, worded for the public booking page."""
-    return Conflict("slot_taken", "That time was just booked by someone else. Please choose another slot.")
+    return SlotTaken("That time was just booked by someone else. Please choose another slot.")
 
 
 def require_free_slot(professional: dict[str, Any], starts_at: dt.datetime, now: dt.datetime, *,
@@ -364,7 +342,8 @@ def require_free_slot(professional: dict[str, Any], starts_at: dt.datetime, now:
     422 ``slot_unavailable`` when the schedule does not offer that time (off the grid, outside availability,
     inside the minimum notice or beyond the booking window); 409 ``slot_taken`` when an active appointment
     (other than ``exclude_appointment``) holds it or its buffer. Call it after
-    :func:`odys.limits.lock_professional` so that the check is exact against concurrent bookings.
+    opening the professional's unit of work (:mod:`odys.agenda`, its row lock) so that the check is exact against
+    concurrent bookings.
     """
     rules = Rules.of(professional)
     local_day = starts_at.astimezone(ZoneInfo(rules.timezone)).date()

@@ -1,55 +1,47 @@
-"""SQL for appointments (always scoped to their professional)."""
+"""SQL for appointments (always scoped to their professional).
+
+An overlap refused by the database's exclusion constraint surfaces as :class:`odys.errors.SlotTaken`.
+"""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 from odys import db
-from odys.store import set_clause
+from odys.errors import SlotTaken
+from odys.store import domain_errors, set_clause
 
-COLUMNS = """id, professional_id, client_id, recurring_schedule_id, starts_at, ends_at, status, payment_status,
-    price, stripe_payment_intent_id, pix_txid, notes, reminder_sent_at, created_at, updated_at"""
+ACTIVE: frozenset[str] = frozenset({"pending", "confirmed"})  # the statuses that hold a time (and count in a month)
 
-
-class SlotTaken(Exception):
-    """The exclusion constraint refused an overlapping active appointment."""
-
-
-@contextlib.contextmanager
-def _overlap_is_slot_taken() -> Iterator[None]:
-    """Turn the exclusion constraint's refusal into :class:`SlotTaken` (other database errors pass through)."""
-    try:
-        yield
-    except db.DatabaseError as error:
-        if db.sqlstate(error) == ("23P01", "appointments_no_overlap"):
-            raise SlotTaken() from None
-        raise
+COLUMNS = """id, professional_id, client_id, recurring_schedule_id, occurrence_date, starts_at, ends_at, status,
+    payment_status, price, stripe_payment_intent_id, pix_txid, notes, client_notes, reminder_sent_at, created_at,
+    updated_at"""
 
 
 def insert(professional_id: str, client_id: str, starts_at: dt.datetime, ends_at: dt.datetime, *, status: str,
-           price: int, notes: str | None = None, recurring_schedule_id: str | None = None,
+           price: int, notes: str | None = None, client_notes: str | None = None,
+           recurring_schedule_id: str | None = None, occurrence_date: dt.date | None = None,
            pix_txid: str | None = None) -> dict[str, Any]:
     """Insert an appointment; raises :class:`SlotTaken` when it overlaps an active one (decided by the database).
 
-    Run it inside a transaction: on SlotTaken the transaction is aborted and must be rolled back.
+    ``notes`` are the professional's private notes, ``client_notes`` what the client wrote when booking. Run it
+    inside a transaction: on SlotTaken the transaction is aborted and must be rolled back.
     """
-    with _overlap_is_slot_taken():
+    with domain_errors():
         row = db.one(
             f"INSERT INTO appointments (professional_id, client_id, starts_at, ends_at, status, price, notes, "
-            f"recurring_schedule_id, pix_txid) VALUES (:pid, :cid, :starts, :ends, :status, :price, :notes, :rid, "
-            f":txid) RETURNING {COLUMNS}",
+            f"client_notes, recurring_schedule_id, occurrence_date, pix_txid) VALUES (:pid, :cid, :starts, :ends, "
+            f":status, :price, :notes, :client_notes, :rid, :odate, :txid) RETURNING {COLUMNS}",
             pid=professional_id, cid=client_id, starts=starts_at, ends=ends_at, status=status, price=price,
-            notes=notes, rid=recurring_schedule_id, txid=pix_txid)
+            notes=notes, client_notes=client_notes, rid=recurring_schedule_id, odate=occurrence_date, txid=pix_txid)
     assert row is not None
     return row
 
 
 def count_in_month(professional_id: str, timezone: str, month_of: dt.datetime) -> int:
     """Appointments (not cancelled) starting in the calendar month of ``month_of``, in the professional's zone."""
-    return db.scalar(
+    return db.scalar(  # the zone is a canonical IANA name that PostgreSQL knows (odys.fields.TimeZone)
         "SELECT count(*) FROM appointments WHERE professional_id = :pid AND status <> 'cancelled' "
         "AND starts_at >= (date_trunc('month', CAST(:at AS timestamptz) AT TIME ZONE :tz) AT TIME ZONE :tz) "
         "AND starts_at < ((date_trunc('month', CAST(:at AS timestamptz) AT TIME ZONE :tz) + interval '1 month') "
@@ -60,11 +52,11 @@ def count_in_month(professional_id: str, timezone: str, month_of: dt.datetime) -
 # --- issue 3 (B): the professional's agenda, edits, series occurrences and client history ------------------
 
 DETAIL_COLUMNS = """a.id, a.client_id, c.name AS client_name, c.phone AS client_phone, a.recurring_schedule_id,
-    a.starts_at, a.ends_at, a.status, a.payment_status, a.price, a.notes, a.reminder_sent_at, a.created_at,
-    a.updated_at"""
+    a.occurrence_date, a.starts_at, a.ends_at, a.status, a.payment_status, a.price, a.notes, a.client_notes,
+    a.reminder_sent_at, a.created_at, a.updated_at"""
 _DETAIL_FROM = "appointments a JOIN clients c ON c.id = a.client_id AND c.professional_id = a.professional_id"
 UPDATABLE = frozenset({"status", "payment_status", "starts_at", "ends_at", "price", "notes", "reminder_sent_at"})
-_SAVEPOINT = "appointment_insert"
+_SAVEPOINT = "appointment_write"
 
 
 def details(professional_id: str, appointment_ids: list[str]) -> list[dict[str, Any]]:
@@ -116,7 +108,7 @@ def for_update(professional_id: str, appointment_id: str) -> dict[str, Any] | No
 def update_fields(professional_id: str, appointment_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
     """Apply ``changes`` (keys in ``UPDATABLE``); None when absent; :class:`SlotTaken` on overlap (the database)."""
     assignments, values = set_clause(changes, UPDATABLE)
-    with _overlap_is_slot_taken():
+    with domain_errors():
         return db.one(f"UPDATE appointments SET {assignments} WHERE professional_id = :pid AND id = :id "
                       f"RETURNING {COLUMNS}", pid=professional_id, id=appointment_id, **values)
 
@@ -132,9 +124,18 @@ def insert_in_savepoint(professional_id: str, client_id: str, starts_at: dt.date
 
     Lets one transaction insert many rows (a series' occurrences) and skip the ones that collide.
     """
+    return _in_savepoint(lambda: insert(professional_id, client_id, starts_at, ends_at, **fields))
+
+
+def update_in_savepoint(professional_id: str, appointment_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+    """:func:`update_fields` inside a SAVEPOINT: None when the new time is taken (the row is left as it was)."""
+    return _in_savepoint(lambda: update_fields(professional_id, appointment_id, changes))
+
+
+def _in_savepoint(write: Any) -> dict[str, Any] | None:
     db.run(f"SAVEPOINT {_SAVEPOINT}")
     try:
-        row = insert(professional_id, client_id, starts_at, ends_at, **fields)
+        row = write()
     except SlotTaken:
         db.run(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
         return None
@@ -142,13 +143,21 @@ def insert_in_savepoint(professional_id: str, client_id: str, starts_at: dt.date
     return row
 
 
-def series_starts(professional_id: str, schedule_id: str, starts_from: dt.datetime,
-                  starts_before: dt.datetime) -> set[dt.datetime]:
-    """Start instants of the occurrences a series already has in [starts_from, starts_before), any status."""
-    rows = db.run("SELECT starts_at FROM appointments WHERE professional_id = :pid AND recurring_schedule_id = :sid "
-                  "AND starts_at >= :starts_from AND starts_at < :starts_before",
-                  pid=professional_id, sid=schedule_id, starts_from=starts_from, starts_before=starts_before)
+def series_dates(professional_id: str, schedule_id: str, first_day: dt.date, last_day: dt.date) -> set[dt.date]:
+    """Rule dates (``occurrence_date``) in [first_day, last_day] for which a series already has an occurrence,
+    whatever its status or time: a series has at most one occurrence per date."""
+    rows = db.run("SELECT occurrence_date FROM appointments WHERE professional_id = :pid "
+                  "AND recurring_schedule_id = :sid AND occurrence_date BETWEEN :first_day AND :last_day",
+                  pid=professional_id, sid=schedule_id, first_day=first_day, last_day=last_day)
     return {row[0] for row in rows}
+
+
+def series_future_active_for_update(professional_id: str, schedule_id: str,
+                                    after: dt.datetime) -> list[dict[str, Any]]:
+    """A series' active (pending/confirmed) occurrences starting after ``after``, locked, in start order."""
+    return db.all(f"SELECT {COLUMNS} FROM appointments WHERE professional_id = :pid AND recurring_schedule_id = :sid "
+                  f"AND starts_at > :after AND status IN ('pending', 'confirmed') ORDER BY starts_at, id FOR UPDATE",
+                  pid=professional_id, sid=schedule_id, after=after)
 
 
 def delete_future_replaceable(professional_id: str, schedule_id: str, after: dt.datetime) -> int:

@@ -1,15 +1,15 @@
 """SQL of public booking: busy intervals for slots, the self-service view of one appointment, and Idempotency-Key
-rows (table ``idempotency_keys``). The appointment itself is written through ``store.appointments``."""
+rows (table ``idempotency_keys``: per professional, expiring, holding only the appointment a key created). The
+appointment itself is written through ``store.appointments``."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from odys import db
 
 MANAGE_COLUMNS = """a.id, a.professional_id, a.client_id, a.starts_at, a.ends_at, a.status, a.payment_status,
-    a.price, a.pix_txid, a.notes, p.slug, p.name AS professional_name, p.profession, p.timezone,
+    a.price, a.pix_txid, a.client_notes, p.slug, p.name AS professional_name, p.profession, p.timezone,
     p.cancellation_notice_hours, p.pix_key, p.city, c.name AS client_name"""
 
 
@@ -44,23 +44,27 @@ def for_manage(appointment_id: str, *, lock: bool = False) -> dict[str, Any] | N
                   id=appointment_id)
 
 
-def idempotency_get(scope: str, key: str) -> dict[str, Any] | None:
-    """``{request_hash, response, status_code}`` of a completed key, or None."""
-    return db.one("SELECT request_hash, response, status_code FROM idempotency_keys "
-                  "WHERE scope = :scope AND key = :key", scope=scope, key=key)
+def idempotency_get(professional_id: str, key: str, now: Any) -> dict[str, Any] | None:
+    """``{request_hash, appointment_id}`` of the professional's unexpired key, or None."""
+    return db.one("SELECT request_hash, appointment_id FROM idempotency_keys WHERE professional_id = :pid "
+                  "AND key = :key AND expires_at > :now", pid=professional_id, key=key, now=now)
 
 
-def idempotency_claim(scope: str, key: str, request_hash: str) -> bool:
-    """Insert the key row (in the caller's transaction); False when it exists.
+def idempotency_claim(professional_id: str, key: str, request_hash: str, now: Any, expires_at: Any) -> bool:
+    """Insert the key row (in the caller's transaction), taking over an expired one; False when a live one exists.
 
     A concurrent claim of the same key waits on the primary key until the first transaction ends: after its
-    commit this returns False (read the stored response); after its rollback the claim succeeds.
+    commit this returns False (read the stored outcome); after its rollback the claim succeeds.
     """
-    return bool(db.run("INSERT INTO idempotency_keys (scope, key, request_hash) VALUES (:scope, :key, :hash) "
-                       "ON CONFLICT (scope, key) DO NOTHING RETURNING 1", scope=scope, key=key, hash=request_hash))
+    return bool(db.run(
+        "INSERT INTO idempotency_keys (professional_id, key, request_hash, created_at, expires_at) "
+        "VALUES (:pid, :key, :hash, :now, :expires) ON CONFLICT (professional_id, key) DO UPDATE "
+        "SET request_hash = EXCLUDED.request_hash, appointment_id = NULL, created_at = EXCLUDED.created_at, "
+        "expires_at = EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= EXCLUDED.created_at RETURNING 1",
+        pid=professional_id, key=key, hash=request_hash, now=now, expires=expires_at))
 
 
-def idempotency_complete(scope: str, key: str, status_code: int, response: dict[str, Any]) -> None:
-    db.run("UPDATE idempotency_keys SET status_code = :status, response = CAST(:response AS jsonb) "
-           "WHERE scope = :scope AND key = :key", scope=scope, key=key, status=status_code,
-           response=json.dumps(response, separators=(",", ":")))
+def idempotency_complete(professional_id: str, key: str, appointment_id: str) -> None:
+    """Record the appointment the key created: a replay renders its answer again from it."""
+    db.run("UPDATE idempotency_keys SET appointment_id = :aid WHERE professional_id = :pid AND key = :key",
+           pid=professional_id, key=key, aid=appointment_id)

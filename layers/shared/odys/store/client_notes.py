@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from odys import db
+from odys.store import domain_errors
 
 COLUMNS = "id, professional_id, client_id, body, created_at, updated_at"
 
@@ -17,8 +18,10 @@ def page(professional_id: str, client_id: str, *, limit: int, offset: int) -> li
 
 
 def insert(professional_id: str, client_id: str, body: str) -> dict[str, Any]:
-    row = db.one(f"INSERT INTO client_notes (professional_id, client_id, body) VALUES (:pid, :cid, :body) "
-                 f"RETURNING {COLUMNS}", pid=professional_id, cid=client_id, body=body)
+    """A new note; 404 (``NotFound``) when the client was deleted meanwhile."""
+    with domain_errors():
+        row = db.one(f"INSERT INTO client_notes (professional_id, client_id, body) VALUES (:pid, :cid, :body) "
+                     f"RETURNING {COLUMNS}", pid=professional_id, cid=client_id, body=body)
     assert row is not None
     return row
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from odys import db
-from odys.store import set_clause
+from odys.store import domain_errors, set_clause
 
 COLUMNS = "id, professional_id, user_id, name, phone, email, created_at, updated_at"
 
@@ -61,11 +61,12 @@ def search_page(professional_id: str, *, now: Any, limit: int, offset: int, name
 
 
 def update_fields(professional_id: str, client_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
-    """Apply ``changes`` (name, phone, email); None when absent. A taken phone raises the unique violation
-    (``db.DatabaseError`` 23505 ``clients_phone_per_professional``)."""
+    """Apply ``changes`` (name, phone, email); None when absent; :class:`odys.errors.ClientExists` when another
+    client of the professional has the phone."""
     assignments, values = set_clause(changes, UPDATABLE)
-    return db.one(f"UPDATE clients SET {assignments} WHERE professional_id = :pid AND id = :id RETURNING {COLUMNS}",
-                  pid=professional_id, id=client_id, **values)
+    with domain_errors():
+        return db.one(f"UPDATE clients SET {assignments} WHERE professional_id = :pid AND id = :id "
+                      f"RETURNING {COLUMNS}", pid=professional_id, id=client_id, **values)
 
 
 def delete_one(professional_id: str, client_id: str) -> bool:

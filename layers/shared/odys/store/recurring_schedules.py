@@ -1,7 +1,8 @@
 """SQL for recurring schedules (series of weekly sessions), always scoped to their professional.
 
-Occurrences are ordinary appointments with ``recurring_schedule_id`` set (see ``store.appointments``);
-``materialized_until`` is the last local date up to which a series' occurrences have been created.
+Occurrences are ordinary appointments with ``recurring_schedule_id`` and ``occurrence_date`` (the rule's local
+date, at most one occurrence per series and date) set (see ``store.appointments``); ``materialized_until`` is the
+last local date up to which a series' occurrences have been created.
 """
 
 from __future__ import annotations
