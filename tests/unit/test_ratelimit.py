@@ -140,8 +140,11 @@ def test_limits_match_the_spec() -> None:
         "public": (60, 60),
         "billing": (10, 3600),
         "messages": (30, 60),
+        "professional_bookings": (30, 3600),  # public bookings of one professional, from any IP
+        "professional_bookings_daily": (100, 86400),
     }
-    assert len({lim.prefix for lim in ratelimit.LIMITS.values()}) == 6
+    assert ratelimit.PROFESSIONAL_BOOKINGS == ("professional_bookings", "professional_bookings_daily")
+    assert len({lim.prefix for lim in ratelimit.LIMITS.values()}) == 8
     with pytest.raises(ValueError, match="unknown rate limit"):
         ratelimit.check("nope", "x")
 
@@ -237,6 +240,108 @@ def test_enforce_raises_rate_limited_with_headers(upstash: UpstashDouble, frozen
     assert "599 seconds" in problem.detail
 
 
+# --- peek, require_room, record: the per-professional ceilings count what was done, not what was tried ----------
+
+
+def test_peek_counts_nothing_and_sees_what_check_counted(
+    upstash: UpstashDouble, frozen: dict[str, float], rdb: redis_py.Redis
+) -> None:
+    fresh = ratelimit.peek("professional_bookings", "pro_1")
+    assert (fresh.allowed, fresh.limit, fresh.remaining, fresh.source) == (True, 30, 30, "upstash")
+    assert [ratelimit.peek("professional_bookings", "pro_1").remaining for _ in range(40)] == [30] * 40
+    assert rdb.keys("odys:rl:professional_bookings:*") == []  # peeking wrote nothing
+    path, body, _ = upstash.requests[-1]
+    window = int(FROZEN_NOW * 1000) // 3_600_000
+    assert path == "/" and body == ["MGET", f"odys:rl:professional_bookings:pro_1:{window}",
+                                    f"odys:rl:professional_bookings:pro_1:{window - 1}"]
+    for _ in range(29):
+        ratelimit.check("professional_bookings", "pro_1")
+    assert ratelimit.peek("professional_bookings", "pro_1").remaining == 1
+    assert ratelimit.check("professional_bookings", "pro_1").allowed  # the 30th
+    full = ratelimit.peek("professional_bookings", "pro_1")
+    assert (full.allowed, full.remaining, full.retry_after, full.reset_at) == (False, 0, 3599, FROZEN_NOW - 1 + 3600)
+    assert full.headers() == {"RateLimit-Limit": "30", "RateLimit-Remaining": "0", "RateLimit-Reset": "3599",
+                              "Retry-After": "3599"}
+    assert rdb.get(f"odys:rl:professional_bookings:pro_1:{window}") == "30"
+    frozen["now"] += 3600 + 1799  # exactly half-way through the next hour the old one weighs 50%: 15 left
+    assert ratelimit.peek("professional_bookings", "pro_1").remaining == 15
+    assert ratelimit.fallback_count() == 0
+
+
+def test_memory_peek_matches_the_upstash_sliding_window() -> None:
+    memory = ratelimit._MemoryLimiter()
+    limit = ratelimit.Limit("t", 10, 60)
+    assert memory.peek(limit, "x", now_ms=59_000).remaining == 10
+    for _ in range(10):
+        memory.hit(limit, "x", now_ms=59_000)
+    full = memory.peek(limit, "x", now_ms=59_000)
+    assert (full.allowed, full.remaining, full.source, full.reset_at) == (False, 0, "memory", 60.0)
+    halfway = memory.peek(limit, "x", now_ms=90_000)  # the previous window weighs 50%
+    assert (halfway.allowed, halfway.remaining) == (True, 5)
+    assert [memory.peek(limit, "x", now_ms=90_000).remaining for _ in range(3)] == [5, 5, 5]  # nothing counted
+    assert memory.hit(limit, "x", now_ms=90_000).remaining == 4
+
+
+@pytest.mark.parametrize("mode", ["error", "timeout"])
+def test_peek_falls_back_to_memory_like_check(upstash: UpstashDouble, frozen: dict[str, float], mode: str) -> None:
+    ratelimit.check("professional_bookings", "pro_2")  # counted in Upstash, invisible to memory
+    upstash.fail_mode = mode  # type: ignore[assignment]
+    started = time.monotonic()
+    first = ratelimit.peek("professional_bookings", "pro_2")
+    assert (first.allowed, first.remaining, first.source) == (True, 30, "memory")
+    assert ratelimit.fallback_count() == 1
+    ratelimit.record(ratelimit.PROFESSIONAL_BOOKINGS, "pro_2")  # the cooldown: memory, no wait
+    assert time.monotonic() - started < 2.0
+    assert ratelimit.peek("professional_bookings", "pro_2").remaining == 29
+    assert ratelimit.peek("professional_bookings_daily", "pro_2").remaining == 99
+    assert ratelimit.fallback_count() == 5
+
+
+def test_require_room_refuses_at_the_first_full_limit_and_counts_nothing(
+    upstash: UpstashDouble, frozen: dict[str, float], rdb: redis_py.Redis
+) -> None:
+    assert ratelimit.require_room(ratelimit.PROFESSIONAL_BOOKINGS, "pro_3").remaining == 30
+    assert rdb.keys("odys:rl:*") == []
+    for _ in range(100):
+        ratelimit.check("professional_bookings_daily", "pro_3")
+    with pytest.raises(RateLimited) as caught:
+        ratelimit.require_room(ratelimit.PROFESSIONAL_BOOKINGS, "pro_3")
+    assert caught.value.status == 429 and caught.value.code == "rate_limited"
+    assert caught.value.headers["RateLimit-Limit"] == "100" and caught.value.headers["RateLimit-Remaining"] == "0"
+    assert int(caught.value.headers["Retry-After"]) > 3600  # the day window, not the hour
+    assert rdb.keys("odys:rl:professional_bookings:*") == []  # the hourly one was only looked at
+
+
+def test_record_after_commit_counts_only_what_commits(
+    upstash: UpstashDouble, frozen: dict[str, float], monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    from odys import db
+
+    def remaining() -> tuple[int, int]:
+        return tuple(ratelimit.peek(name, "pro_4").remaining for name in ratelimit.PROFESSIONAL_BOOKINGS)
+
+    with db.transaction():
+        ratelimit.record_after_commit(ratelimit.PROFESSIONAL_BOOKINGS, "pro_4")
+        assert remaining() == (30, 100)  # not yet
+    assert remaining() == (29, 99)
+    with pytest.raises(RuntimeError), db.transaction():
+        ratelimit.record_after_commit(ratelimit.PROFESSIONAL_BOOKINGS, "pro_4")
+        raise RuntimeError("the booking failed")
+    assert remaining() == (29, 99)  # rolled back: nothing counted
+    ratelimit.record_after_commit(ratelimit.PROFESSIONAL_BOOKINGS, "pro_4")  # outside a transaction: at once
+    assert remaining() == (28, 98)
+
+    def broken(names: tuple[str, ...], identifier: str) -> list[ratelimit.Decision]:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(ratelimit, "record", broken)
+    caplog.set_level(logging.ERROR, logger="odys")
+    with db.transaction():  # a failing count is logged and never changes the outcome
+        ratelimit.record_after_commit(ratelimit.PROFESSIONAL_BOOKINGS, "pro_4")
+    assert any("after-transaction action failed" in r.getMessage() for r in caplog.records)
+
+
 # --- middleware -------------------------------------------------------------------------------------------
 
 
@@ -316,6 +421,25 @@ def test_nested_middlewares_report_the_tighter_limit(upstash: UpstashDouble, fro
     app = _app(ratelimit.middleware("public"), ratelimit.middleware("booking"))
     headers = lower_keys(app.resolve(http_api_event(), _LambdaContext())["headers"])
     assert headers["ratelimit-limit"] == "5" and headers["ratelimit-remaining"] == "4"
+
+
+def test_errors_of_a_rate_limited_route_carry_the_tighter_limits_headers(
+    upstash: UpstashDouble, frozen: dict[str, float]
+) -> None:
+    from odys.errors import Conflict
+    from odys.http import create_app
+
+    app = create_app()
+
+    @app.post("/api/booking", middlewares=[ratelimit.middleware("booking"), ratelimit.middleware("public")])
+    def _book() -> dict[str, bool]:
+        raise Conflict("slot_taken", "taken")
+
+    response = app.resolve(http_api_event(), _LambdaContext())
+    headers = lower_keys(response["headers"])
+    assert response["statusCode"] == 409 and json.loads(response["body"])["code"] == "slot_taken"
+    assert headers["ratelimit-limit"] == "5" and headers["ratelimit-remaining"] == "4"
+    assert "retry-after" not in headers
 
 
 def test_middleware_rejects_bad_wiring() -> None:

@@ -7,13 +7,21 @@
     booking.change(token, BookingChange(action="cancel"))                   # {"appointment": {...}, "manageToken"}
     booking.change(token, BookingChange(action="reschedule", starts_at="2026-12-02T12:00:00Z"))
 
-Booking, in one transaction: lock the professional (:func:`odys.limits.lock_professional`), claim the
-Idempotency-Key row (if any), check that ``startsAt`` is an offered, free slot
-(:func:`odys.slots.require_free_slot`), find the client by phone or create it (plan limit on clients, only for a
-new one), check the monthly appointment limit, insert the appointment at the professional's ``session_price``
-(``confirmed`` when ``auto_confirm``, else ``pending``), give it a PIX txid when the professional has a PIX key
-and a price, notify the professional in-app and store the response under the key. The database has the last
-word on overlaps (exclusion constraint -> 409 ``slot_taken``).
+Booking, in one transaction of the professional's unit of work (:mod:`odys.agenda`): claim the Idempotency-Key
+row (if any), check that ``startsAt`` is an offered, free slot (:func:`odys.slots.require_free_slot`), find the
+client by phone or create it (plan limit on clients, only for a new one), check the monthly appointment limit,
+insert the appointment at the professional's ``session_price`` (``confirmed`` when ``auto_confirm``, else
+``pending``) with the client's own ``notes`` kept apart from the professional's private notes, give it a PIX txid
+when the professional has a PIX key and a price, notify the professional in-app and record the appointment under
+the key. The database has the last word on overlaps (exclusion constraint -> 409 ``slot_taken``).
+
+Privacy: a public answer reveals nothing on file. The booking answer echoes the name the client submitted, the
+same whether or not the phone was already a client (an existing client keeps what the professional has on file);
+the link shows the booking, the professional's public details and the client's own notes — never the
+professional's notes nor the client record.
+
+Idempotency-Key: scoped to the professional being booked, valid for :data:`odys.retention.IDEMPOTENCY_KEY_TTL`,
+and storing only the appointment it created (the replay renders the answer again).
 
 Errors: 404 ``not_found`` (unknown slug), 422 ``slot_unavailable`` (not an offered time), 409 ``slot_taken``,
 402 ``plan_limit_reached``, 422 ``idempotency_key_reused`` (same key, different request), 400
@@ -36,19 +44,18 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from odys import appointment_pix, booking_tokens, clock, db, limits, pix
-from odys.errors import BadRequest, Conflict, NotFound, ValidationFailed
-from odys.fields import ApiModel, Email, Name, Phone
+from odys import agenda, appointment_pix, booking_tokens, clock, pix, ratelimit, retention
+from odys.errors import BadRequest, Conflict, NotFound, SlotTaken, ValidationFailed
+from odys.fields import ApiModel, Email, Instant, Name, Phone
 from odys.log import logger
 from odys.notifications import notify_professional
-from odys.slots import Instant, require_free_slot, slot_taken
-from odys.store import appointments, clients
+from odys.slots import require_free_slot, slot_taken
+from odys.store import clients
 from odys.store import booking as store
+from odys.store.appointments import ACTIVE
 
 UTC = dt.timezone.utc
-IDEMPOTENCY_SCOPE = "booking"
 LINK_VALID_AFTER_END = dt.timedelta(days=30)
-ACTIVE = ("pending", "confirmed")
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 
 
@@ -103,16 +110,18 @@ def _deadline(row: dict[str, Any]) -> dt.datetime:
 
 
 def appointment_view(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
-    """What the client sees of a booking (a :func:`odys.store.booking.for_manage` row). JSON-native values only."""
+    """What the client sees of a booking (a :func:`odys.store.booking.for_manage` row). JSON-native values only.
+
+    ``notes`` is the client's own text from booking time; nothing the professional wrote or has on file.
+    """
     tz = ZoneInfo(row["timezone"])
     deadline = _deadline(row)
     return {
         "id": str(row["id"]), "status": row["status"], "paymentStatus": row["payment_status"],
         "startsAt": _iso(row["starts_at"]), "endsAt": _iso(row["ends_at"]),
         "localStart": row["starts_at"].astimezone(tz).isoformat(), "timezone": row["timezone"],
-        "price": row["price"], "notes": row["notes"],
+        "price": row["price"], "notes": row["client_notes"],
         "professional": {"slug": row["slug"], "name": row["professional_name"], "profession": row["profession"]},
-        "client": {"name": row["client_name"]},
         "cancellationNoticeHours": row["cancellation_notice_hours"], "changeableUntil": _iso(deadline),
         "canChange": row["status"] in ACTIVE and now <= deadline,
     }
@@ -160,90 +169,97 @@ def request_hash(data: BookingIn) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
-def _replay(key: str, digest: str) -> Outcome | None:
-    row = store.idempotency_get(IDEMPOTENCY_SCOPE, key)
-    if row is None or row["status_code"] is None:
+def _booked(row: dict[str, Any], data: BookingIn, now: dt.datetime) -> Outcome:
+    """The 201 answer for the appointment ``row`` (a ``for_manage`` row): what was submitted, never what is on file."""
+    body: dict[str, Any] = {"appointment": {**appointment_view(row, now), "client": {"name": data.client.name}},
+                            "manageToken": manage_token(row)}
+    payment = pix_view(row)
+    if payment:
+        body["pix"] = payment
+    return Outcome(201, body)
+
+
+def _replay(professional_id: str, key: str, digest: str, data: BookingIn, now: dt.datetime) -> Outcome | None:
+    row = store.idempotency_get(professional_id, key, now)
+    if row is None or row["appointment_id"] is None:
         return None
     if row["request_hash"] != digest:
         raise ValidationFailed("This Idempotency-Key was already used for a different booking request. Use a new "
                                "key for a new request.", code="idempotency_key_reused")
-    return Outcome(row["status_code"], row["response"], replayed=True)
+    appointment = store.for_manage(str(row["appointment_id"]))
+    if appointment is None:  # deleted meanwhile (the key row goes with it)
+        return None
+    return Outcome(201, _booked(appointment, data, now).body, replayed=True)
 
 
-def _find_or_create_client(professional: dict[str, Any], data: BookingClient, now: dt.datetime) -> dict[str, Any]:
+def _client_for(work: agenda.Agenda, data: BookingClient, now: dt.datetime) -> dict[str, Any]:
     """The professional's client with this phone; a new one (within the plan's client limit) otherwise.
 
     An existing client keeps the name and e-mail the professional has on file: a public form may not edit them.
     """
-    existing = clients.by_phone(professional["id"], data.phone)
+    existing = clients.by_phone(work.id, data.phone)
     if existing is not None:
         return existing
-    limits.ensure_client_capacity(professional, now)
-    created = clients.insert(professional["id"], data.name, data.phone, data.email)
-    if created is None:  # inserted concurrently by another request
-        created = clients.by_phone(professional["id"], data.phone)
-    assert created is not None
+    created = work.add_client(data.name, data.phone, data.email, now)
+    assert created is not None, "the professional is locked: the phone cannot appear meanwhile"
     return created
 
 
-def _create(professional: dict[str, Any], data: BookingIn, now: dt.datetime) -> Outcome:
-    """The booking itself; runs inside the caller's transaction, after :func:`odys.limits.lock_professional`."""
-    professional_id = str(professional["id"])
+def _create(work: agenda.Agenda, data: BookingIn, now: dt.datetime) -> dict[str, Any]:
+    """The booking itself, inside the professional's unit of work; returns the ``for_manage`` row."""
+    professional = work.professional
     slot = require_free_slot(professional, data.starts_at, now)
-    client = _find_or_create_client(professional, data.client, now)
-    limits.ensure_appointment_capacity(professional, slot.starts_at, now)
+    client = _client_for(work, data.client, now)
     status = _initial_status(professional)
     price = professional["session_price"]
     try:
-        appointment = appointments.insert(professional_id, str(client["id"]), slot.starts_at, slot.ends_at,
-                                          status=status, price=price, notes=data.notes,
-                                          pix_txid=pix.new_txid() if professional["pix_key"] and price > 0 else None)
-    except appointments.SlotTaken:
+        appointment = work.add_appointment(str(client["id"]), slot.starts_at, slot.ends_at, status=status,
+                                           price=price, client_notes=data.notes, now=now,
+                                           pix_txid=pix.new_txid() if professional["pix_key"] and price > 0 else None)
+    except SlotTaken:
         raise slot_taken() from None
-    notify_professional(professional_id, "booking_created", "Novo agendamento",
+    assert appointment is not None
+    notify_professional(work.id, "booking_created", "Novo agendamento",
                         f"{client['name']} agendou {_local_label(slot.starts_at, professional['timezone'])} "
-                        f"pela sua página.")
-    row = {**appointment, "slug": professional["slug"], "professional_name": professional["name"],
-           "profession": professional["profession"], "timezone": professional["timezone"],
-           "cancellation_notice_hours": professional["cancellation_notice_hours"],
-           "pix_key": professional["pix_key"], "city": professional["city"], "client_name": client["name"]}
-    body: dict[str, Any] = {"appointment": appointment_view(row, now), "manageToken": manage_token(row)}
-    payment = pix_view(row)
-    if payment:
-        body["pix"] = payment
-    logger.info("booking created", extra={"appointment_id": str(appointment["id"]),
-                                          "professional_id": professional_id, "status": status})
-    return Outcome(201, body)
+                        f"pela sua página.", client_id=str(client["id"]))
+    logger.info("booking created", extra={"appointment_id": str(appointment["id"]), "professional_id": work.id,
+                                          "status": status})
+    return {**appointment, "slug": professional["slug"], "professional_name": professional["name"],
+            "profession": professional["profession"], "timezone": professional["timezone"],
+            "cancellation_notice_hours": professional["cancellation_notice_hours"],
+            "pix_key": professional["pix_key"], "city": professional["city"]}
 
 
 def book(data: BookingIn, idempotency_key: str | None = None, now: dt.datetime | None = None) -> Outcome:
     """Book ``data.starts_at`` with the professional at ``data.slug`` (see the module docstring for the rules).
 
-    With an ``idempotency_key`` the first successful outcome is stored with the appointment, in the same
-    transaction: a retry with the same key and body gets it back (``replayed``); a concurrent twin waits for the
-    first one (on the professional's row lock, and on the key's primary key in any case) and then gets it back
-    too; the same key with another body is refused (422).
+    With an ``idempotency_key`` the appointment is recorded under the key in the same transaction: a retry with
+    the same key and body gets the answer again (``replayed``); a concurrent twin waits for the first one (on the
+    professional's row lock, and on the key's primary key in any case) and then gets it too; the same key with
+    another body is refused (422). Keys belong to the professional being booked and expire.
     """
     key = _check_key(idempotency_key)
     now = now or clock.now()
     digest = request_hash(data)
-    if key and (stored := _replay(key, digest)):
-        return stored
     professional_id = store.professional_id(data.slug.strip().lower())
     if professional_id is None:
         raise NotFound("professional", detail=f"No professional at /{data.slug}.")
-    with db.transaction():
-        professional = limits.lock_professional(professional_id)
-        if key and not store.idempotency_claim(IDEMPOTENCY_SCOPE, key, digest):
-            stored = _replay(key, digest)  # the twin request committed while we waited
+    if key and (stored := _replay(professional_id, key, digest, data, now)):
+        return stored
+    ratelimit.require_room(ratelimit.PROFESSIONAL_BOOKINGS, str(professional_id))  # 429 at the ceiling, counts nothing
+    with agenda.for_professional(professional_id) as work:
+        if key and not store.idempotency_claim(professional_id, key, digest, now,
+                                               now + retention.IDEMPOTENCY_KEY_TTL):
+            stored = _replay(professional_id, key, digest, data, now)  # the twin request committed while we waited
             if stored is None:
                 raise Conflict("idempotency_key_in_use", "A request with this Idempotency-Key is still being "
                                "processed; retry in a moment.")
             return stored
-        outcome = _create(professional, data, now)
+        row = _create(work, data, now)
         if key:
-            store.idempotency_complete(IDEMPOTENCY_SCOPE, key, outcome.status, outcome.body)
-    return outcome
+            store.idempotency_complete(professional_id, key, str(row["id"]))
+        ratelimit.record_after_commit(ratelimit.PROFESSIONAL_BOOKINGS, str(professional_id))  # bookings made count
+    return _booked(row, data, now)
 
 
 # --- the signed link ------------------------------------------------------------------------------------------
@@ -287,24 +303,23 @@ def _ensure_changeable(row: dict[str, Any], now: dt.datetime) -> None:
 
 def _reschedule(row: dict[str, Any], professional: dict[str, Any], starts_at: dt.datetime,
                 now: dt.datetime) -> dict[str, Any]:
-    """The column changes that move the booking to the offered slot at ``starts_at`` (its reminder re-armed)."""
+    """The column changes that move the booking to the offered slot at ``starts_at`` (its status is kept)."""
     slot = require_free_slot(professional, starts_at, now, exclude_appointment=str(row["id"]))
-    return {"starts_at": slot.starts_at, "ends_at": slot.ends_at, "status": _initial_status(professional),
-            "reminder_sent_at": None}
+    return {"starts_at": slot.starts_at, "ends_at": slot.ends_at}
 
 
 def change(token: str, data: BookingChange, now: dt.datetime | None = None) -> dict[str, Any]:
     """Cancel or reschedule through the link, while ``now <= starts_at - cancellation_notice_hours``.
 
     Returns ``{appointment, manageToken}`` (a fresh token: a rescheduled booking's link lives until its new end
-    + 30 days). A reschedule targets an offered slot and moves the appointment in one UPDATE; if the new time is
-    taken the old one is kept.
+    + 30 days). A reschedule targets an offered slot and moves the appointment in one UPDATE, keeping its status,
+    within the plan's monthly limit of the new month (402); if the new time is taken the old one is kept.
     """
     now = now or clock.now()
     found = _load(token, now)
     appointment_id = str(found["id"])
-    with db.transaction():
-        professional = limits.lock_professional(str(found["professional_id"]))  # same lock order as booking
+    with agenda.for_professional(str(found["professional_id"])) as work:  # same lock order as booking
+        professional = work.professional
         row = store.for_manage(appointment_id, lock=True)
         if row is None:  # deleted meanwhile
             raise _link_not_found()
@@ -315,18 +330,19 @@ def change(token: str, data: BookingChange, now: dt.datetime | None = None) -> d
             assert data.starts_at is not None
             changes = _reschedule(row, professional, data.starts_at, now)
         try:
-            written = appointments.update_fields(str(row["professional_id"]), appointment_id, changes)
-        except appointments.SlotTaken:
+            written = work.change_appointment(row, changes, now)
+        except SlotTaken:
             raise slot_taken() from None
-        assert written is not None  # the row is locked
+        assert written is not None
         updated = {**row, **written}
         was = _local_label(row["starts_at"], row["timezone"])
         if data.action == "cancel":
-            notify_professional(str(row["professional_id"]), "booking_cancelled", "Agendamento cancelado",
-                                f"{row['client_name']} cancelou {was}.")
+            notify_professional(work.id, "booking_cancelled", "Agendamento cancelado",
+                                f"{row['client_name']} cancelou {was}.", client_id=str(row["client_id"]))
         else:
-            notify_professional(str(row["professional_id"]), "booking_rescheduled", "Agendamento remarcado",
+            notify_professional(work.id, "booking_rescheduled", "Agendamento remarcado",
                                 f"{row['client_name']} remarcou {was} para "
-                                f"{_local_label(updated['starts_at'], row['timezone'])}.")
+                                f"{_local_label(updated['starts_at'], row['timezone'])}.",
+                                client_id=str(row["client_id"]))
     logger.info("booking changed", extra={"appointment_id": appointment_id, "action": data.action})
     return {"appointment": appointment_view(updated, now), "manageToken": manage_token(updated)}

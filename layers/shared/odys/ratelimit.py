@@ -1,14 +1,26 @@
 """Named rate limits over Upstash Redis, with a per-instance in-memory fallback.
 
-The six limits of SPEC "Rate limits (Upstash, 6)"::
+The six limits of SPEC "Rate limits (Upstash, 6)", and two ceilings on the public bookings of one professional::
 
-    name       budget          keyed by
-    booking    5 / 10 min      client IP
-    aichat     20 / 1 h        professional
-    api        120 / 1 min     user
-    public     60 / 1 min      client IP
-    billing    10 / 1 h        professional
-    messages   30 / 1 min      professional
+    name                    budget          keyed by
+    booking                 5 / 10 min      client IP
+    aichat                  20 / 1 h        professional
+    api                     120 / 1 min     user
+    public                  60 / 1 min      client IP
+    billing                 10 / 1 h        professional
+    messages                30 / 1 min      professional
+    professional_bookings   30 / 1 h        professional (POST /api/booking, whatever the client IP)
+    professional_bookings_daily  100 / 24 h professional
+
+The per-professional ceilings stop a handful of addresses from filling an agenda (or a free plan's monthly quota)
+with anonymous bookings; a solo practice's real clients stay far below them. They count **bookings made**, not
+attempts: :func:`require_room` only looks (:func:`peek`, nothing counted) before the booking is tried, and
+:func:`record_after_commit` counts one unit of each once the booking's transaction commits. So failed or refused
+attempts (wrong slot, 409, 422, 402) and idempotent replays cost nothing, and nobody can close a professional's
+page by sending invalid requests naming them. The price is a small over-shoot under concurrency: bookings in
+flight at once all pass the look before any of them is counted, so the ceiling can be exceeded by about the number
+of bookings racing for the professional at that moment (they still serialize on the professional's row lock, each
+needs a free slot, and a full window's counter is not raised further, so nothing carries over).
 
 Usage::
 
@@ -19,6 +31,12 @@ Usage::
 
     ratelimit.enforce("aichat", professional_id)              # raises RateLimited (429) when over
 
+    ratelimit.peek("professional_bookings", professional_id)               # a Decision; counts nothing
+    ratelimit.require_room(PROFESSIONAL_BOOKINGS, professional_id)         # 429 if one has nothing left
+    with db.transaction():
+        ...                                                                # the booking
+        ratelimit.record_after_commit(PROFESSIONAL_BOOKINGS, professional_id)  # counted if it commits
+
     app = APIGatewayHttpResolver()
     @app.post("/api/booking", middlewares=[ratelimit.middleware("booking")])      # by client IP
     @app.post("/api/messages", middlewares=[ratelimit.middleware("messages", by="user")])
@@ -26,8 +44,9 @@ Usage::
 Algorithm: **sliding window** (upstash-ratelimit ``SlidingWindow``). It counts requests in the current fixed
 window plus the previous window's count weighted by how much of it still overlaps the sliding window. Unlike a
 plain fixed window it does not allow a 2x burst across a window boundary, and it costs the same single ``EVAL``
-per check. ``reset_at`` is the end of the current fixed window: by then the request is allowed again (possibly
-earlier, as the previous window's weight decays), so ``Retry-After`` is an honest upper bound.
+per check (a peek is one ``MGET`` of the two windows' counters). ``reset_at`` is the end of the current fixed
+window: by then the request is allowed again (possibly earlier, as the previous window's weight decays), so
+``Retry-After`` is an honest upper bound.
 
 Backend and failure handling:
 
@@ -67,10 +86,17 @@ __all__ = [
     "LIMITS",
     "Decision",
     "Limit",
+    "PROFESSIONAL_BOOKINGS",
     "check",
     "enforce",
     "fallback_count",
+    "merge_headers",
     "middleware",
+    "peek",
+    "record",
+    "record_after_commit",
+    "request_decision",
+    "require_room",
     "reset_for_tests",
 ]
 
@@ -107,8 +133,11 @@ LIMITS: dict[str, Limit] = {
         Limit("public", 60, 60),  # client IP
         Limit("billing", 10, 60 * 60),  # professional
         Limit("messages", 30, 60),  # professional
+        Limit("professional_bookings", 30, 60 * 60),  # professional: public bookings, from any IP
+        Limit("professional_bookings_daily", 100, 24 * 60 * 60),  # professional: public bookings, from any IP
     )
 }
+PROFESSIONAL_BOOKINGS = ("professional_bookings", "professional_bookings_daily")
 
 
 def _clock() -> float:
@@ -155,11 +184,14 @@ def _decision(allowed: bool, limit: int, remaining: int, reset_at: float, source
 
 
 class _MemoryLimiter:
-    """The same sliding-window rule as upstash-ratelimit's Lua script, in process memory.
+    """The same sliding-window rule as upstash-ratelimit's Lua script, in process memory; :meth:`peek` is its
+    ``get_remaining`` (the same counts, nothing written).
 
     >>> m = _MemoryLimiter()
     >>> [m.hit(Limit("t", 2, 60), "x", now_ms=30_000).allowed for _ in range(3)]
     [True, True, False]
+    >>> m.peek(Limit("t", 2, 60), "y", now_ms=30_000).remaining, m.peek(Limit("t", 2, 60), "x", now_ms=30_000).allowed
+    (2, False)
     """
 
     def __init__(self) -> None:
@@ -168,6 +200,14 @@ class _MemoryLimiter:
         self._windows: dict[str, tuple[int, int, int, int]] = {}
 
     def hit(self, limit: Limit, identifier: str, now_ms: int | None = None) -> Decision:
+        """Count one request if there is room (like the Lua script); ``remaining`` is what is left after it."""
+        return self._answer(limit, identifier, now_ms, count=True)
+
+    def peek(self, limit: Limit, identifier: str, now_ms: int | None = None) -> Decision:
+        """Whether one more request would be allowed, counting nothing; ``remaining`` is what is left now."""
+        return self._answer(limit, identifier, now_ms, count=False)
+
+    def _answer(self, limit: Limit, identifier: str, now_ms: int | None, count: bool) -> Decision:
         now = int(_clock() * 1000) if now_ms is None else now_ms
         window = limit.window_seconds * 1000
         index = now // window
@@ -176,11 +216,12 @@ class _MemoryLimiter:
             current, previous = self._counts(key, index)
             weighted_previous = math.floor((1 - (now % window) / window) * previous)
             allowed = weighted_previous + current < limit.max_requests
-            if allowed:
-                current += 1
-            self._windows[key] = (index, current, previous, (index + 2) * window)
-            if len(self._windows) > _MEMORY_PRUNE_THRESHOLD:
-                self._prune(now)
+            if count:
+                if allowed:
+                    current += 1
+                self._windows[key] = (index, current, previous, (index + 2) * window)
+                if len(self._windows) > _MEMORY_PRUNE_THRESHOLD:
+                    self._prune(now)
         remaining = limit.max_requests - (current + weighted_previous) if allowed else 0
         return _decision(allowed, limit.max_requests, remaining, (index + 1) * window / 1000, "memory")
 
@@ -299,7 +340,11 @@ def _redact(text: str) -> str:
     return text.replace(_state.token, "***") if _state.token else text
 
 
-def _fallback(limit: Limit, identifier: str, error: BaseException | None) -> Decision:
+def _memory(limit: Limit, identifier: str, count: bool) -> Decision:
+    return _state.memory.hit(limit, identifier) if count else _state.memory.peek(limit, identifier)
+
+
+def _fallback(limit: Limit, identifier: str, error: BaseException | None, count: bool = True) -> Decision:
     """Answer from memory after an Upstash failure (``error``) or during the cooldown that follows one."""
     with _state.lock:
         _state.fallbacks += 1
@@ -316,7 +361,7 @@ def _fallback(limit: Limit, identifier: str, error: BaseException | None) -> Dec
             },
         )
     metrics.count("RateLimitFallback", limit=limit.name)
-    return _state.memory.hit(limit, identifier)
+    return _memory(limit, identifier, count)
 
 
 def _limit_for(name: str) -> Limit:
@@ -336,23 +381,49 @@ def check(name: str, identifier: str) -> Decision:
     >>> d.allowed, d.limit, d.remaining         # doctest: +SKIP
     (True, 5, 4)
     """
-    limit = _limit_for(name)
+    return _answer(_limit_for(name), identifier, count=True)
+
+
+def peek(name: str, identifier: str) -> Decision:
+    """Whether one more request of limit ``name`` would be allowed for ``identifier`` now, counting nothing.
+
+    ``remaining`` is what is left before that request (``allowed`` means ``remaining > 0``); a refusal has
+    ``retry_after`` like :func:`check`. Upstash answers it with upstash-ratelimit's ``get_remaining`` (one
+    ``MGET``) and ``get_reset`` (no call); failures fall back to memory exactly as in :func:`check`.
+
+    >>> d = peek("professional_bookings", "pro_123")      # doctest: +SKIP
+    >>> d.allowed, d.limit, d.remaining                   # doctest: +SKIP
+    (True, 30, 30)
+    """
+    return _answer(_limit_for(name), identifier, count=False)
+
+
+def _upstash_decision(limit: Limit, identifier: str, count: bool) -> Decision:
+    limiter = _upstash_limiter(limit)
+    if count:
+        response = limiter.limit(identifier)
+        allowed, remaining, reset = bool(response.allowed), int(response.remaining), float(response.reset)
+    else:
+        remaining = int(limiter.get_remaining(identifier))
+        allowed, reset = remaining > 0, float(limiter.get_reset(identifier))
+    return _decision(allowed, limit.max_requests, remaining, reset, "upstash")
+
+
+def _answer(limit: Limit, identifier: str, count: bool) -> Decision:
+    """:func:`check` (``count``) or :func:`peek`: Upstash, else (not configured, failing, cooling down) memory."""
     identifier = identifier or "unknown"
     if time.monotonic() < _state.cooldown_until:
-        return _fallback(limit, identifier, None)
+        return _fallback(limit, identifier, None, count)
     try:
         configured = _configure()
     except Exception as exc:  # token unavailable, client cannot be built
-        return _fallback(limit, identifier, exc)
+        return _fallback(limit, identifier, exc, count)
     if not configured:
-        return _state.memory.hit(limit, identifier)
+        return _memory(limit, identifier, count)
     try:
-        response = _upstash_limiter(limit).limit(identifier)
+        return _upstash_decision(limit, identifier, count)
     except Exception as exc:  # unreachable, timeout, error reply, bad JSON: all mean "decide locally"
-        return _fallback(limit, identifier, exc)
-    return _decision(
-        bool(response.allowed), int(response.limit), int(response.remaining), float(response.reset), "upstash"
-    )
+        return _fallback(limit, identifier, exc, count)
 
 
 def enforce(name: str, identifier: str) -> Decision:
@@ -365,11 +436,54 @@ def enforce(name: str, identifier: str) -> Decision:
     """
     decision = check(name, identifier)
     if not decision.allowed:
-        raise RateLimited(
-            detail=f"Too many requests. Try again in {decision.retry_after} seconds.",
-            headers=decision.headers(),
-        )
+        raise _refused(decision)
     return decision
+
+
+def _refused(decision: Decision) -> RateLimited:
+    return RateLimited(detail=f"Too many requests. Try again in {decision.retry_after} seconds.",
+                       headers=decision.headers())
+
+
+def require_room(names: tuple[str, ...], identifier: str) -> Decision:
+    """:func:`peek` each limit of ``names`` in turn and raise :class:`~odys.errors.RateLimited` (429, with
+    ``Retry-After`` and ``RateLimit-*``) for the first with nothing left. Counts nothing: pair it with
+    :func:`record_after_commit`. Returns the tightest decision.
+
+    >>> require_room(PROFESSIONAL_BOOKINGS, professional_id).remaining  # doctest: +SKIP
+    30
+    """
+    decisions = []
+    for name in names:
+        decision = peek(name, identifier)
+        if not decision.allowed:
+            raise _refused(decision)
+        decisions.append(decision)
+    return min(decisions, key=lambda d: d.remaining)
+
+
+def record(names: tuple[str, ...], identifier: str) -> list[Decision]:
+    """Count one unit of each limit of ``names`` for ``identifier`` (:func:`check`; a full window stays full).
+
+    >>> [d.remaining for d in record(PROFESSIONAL_BOOKINGS, professional_id)]  # doctest: +SKIP
+    [29, 99]
+    """
+    return [check(name, identifier) for name in names]
+
+
+def record_after_commit(names: tuple[str, ...], identifier: str) -> None:
+    """:func:`record` once the current database transaction commits (at once outside one); nothing on rollback.
+
+    Runs through :func:`odys.db.after_commit`: an error is logged and never changes the request's outcome (and an
+    Upstash failure is answered from memory anyway).
+
+    >>> with db.transaction():                                                    # doctest: +SKIP
+    ...     record_after_commit(PROFESSIONAL_BOOKINGS, professional_id)
+    """
+    from odys import db  # here, not at the top: importing this module stays cheap (no database driver)
+
+    names = tuple(names)
+    db.after_commit(lambda: record(names, identifier))
 
 
 def fallback_count() -> int:
@@ -389,15 +503,34 @@ def _caller_identity(app: Any, by: Literal["ip", "user"]) -> str:
         return "unknown"
 
 
-def _merge_headers(response: Any, decision: Decision) -> None:
-    """Add RateLimit-* to ``response.headers``; with nested limits the tighter (lower remaining) one wins."""
-    headers = getattr(response, "headers", None)
-    if not isinstance(headers, dict):
+_CONTEXT_KEY = "rate_limit_decision"
+
+
+def merge_headers(headers: dict[str, Any], decision: Decision | None) -> None:
+    """Add ``decision``'s RateLimit-* (and Retry-After) to ``headers`` unless they already hold a limit with as few
+    remaining requests or fewer: with nested limits the tighter one wins.
+
+    >>> h = {}; merge_headers(h, Decision(True, 5, 4, reset_at=1e12, retry_after=0)); h["RateLimit-Remaining"]
+    '4'
+    >>> merge_headers(h, Decision(True, 60, 59, reset_at=1e12, retry_after=0)); h["RateLimit-Limit"]
+    '5'
+    """
+    if decision is None:
         return
     existing = headers.get("RateLimit-Remaining")
-    if isinstance(existing, str) and existing.isdigit() and int(existing) < decision.remaining:
+    if isinstance(existing, str) and existing.isdigit() and int(existing) <= decision.remaining:
         return
     headers.update(decision.headers())
+
+
+def request_decision(app: Any) -> Decision | None:
+    """The decision the rate-limit middleware made for the request being resolved (None on a route without one).
+
+    The resolver's error handlers (:func:`odys.http.create_app`) add its headers to problem responses, so a
+    rate-limited route carries RateLimit-* on every answer, errors included.
+    """
+    decision = app.context.get(_CONTEXT_KEY)
+    return decision if isinstance(decision, Decision) else None
 
 
 def middleware(name: str, by: Literal["ip", "user"] = "ip") -> Callable[[Any, Callable[[Any], Any]], Any]:
@@ -405,7 +538,9 @@ def middleware(name: str, by: Literal["ip", "user"] = "ip") -> Callable[[Any, Ca
 
     ``by="user"`` uses ``app.context["user_id"]`` (set by the auth middleware, which must run first) and falls
     back to the client IP. When refused, :class:`~odys.errors.RateLimited` propagates to the resolver's
-    exception handler; otherwise the route runs and RateLimit-* headers are added to its response.
+    exception handler; otherwise the route runs and RateLimit-* headers are added to its response. The decision
+    is also kept in ``app.context`` (:func:`request_decision`) for the error handlers, so that a route's problem
+    responses carry the same headers.
 
     >>> app.get("/api/public/slots", middlewares=[middleware("public")])        # doctest: +SKIP
     >>> app.use([auth_middleware, middleware("api", by="user")])                  # doctest: +SKIP
@@ -415,9 +550,15 @@ def middleware(name: str, by: Literal["ip", "user"] = "ip") -> Callable[[Any, Ca
         raise ValueError(f"by must be 'ip' or 'user', not {by!r}")
 
     def rate_limit(app: Any, next_middleware: Any) -> Any:
-        decision = enforce(name, _caller_identity(app, by))
+        decision = check(name, _caller_identity(app, by))
+        recorded = request_decision(app)
+        if recorded is None or decision.remaining < recorded.remaining:  # nested limits: keep the tighter one
+            app.append_context(**{_CONTEXT_KEY: decision})
+        if not decision.allowed:
+            raise _refused(decision)
         response = next_middleware(app)
-        _merge_headers(response, decision)
+        if isinstance(getattr(response, "headers", None), dict):
+            merge_headers(response.headers, decision)
         return response
 
     rate_limit.__name__ = rate_limit.__qualname__ = f"rate_limit_{name}_by_{by}"
