@@ -4,10 +4,12 @@ every table emptied between tests, and an ``api`` fixture that drives the real h
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -166,3 +168,29 @@ def professional(api, token_for):
     result = api.post("/api/account", token=token, json_body=onboarding_body())
     assert result.status == 201, result.body
     return token, result.json
+
+
+@pytest.fixture
+def open_mornings(api, professional):
+    """Ana (São Paulo, 50 + 10 min, 2 h notice, R$ 150) open every morning 09:00-12:00: (token, her offered slots
+    3 and 4 days out)."""
+    import datetime as dt
+
+    from booking_helpers import configure, local_today, slots_on
+
+    token, _ = professional
+    configure(api, token)
+    day = local_today() + dt.timedelta(days=3)
+    return token, slots_on(api, day, day + dt.timedelta(days=1), ip="198.51.100.7")
+
+
+@pytest.fixture
+def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """What the shared logger writes while the test runs (its handler's stream), as parsed JSON lines."""
+    from odys.log import logger
+
+    stream = io.StringIO()
+    handler = logger._logger.handlers[0]
+    previous = handler.setStream(stream)
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
+    handler.setStream(previous)

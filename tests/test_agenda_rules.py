@@ -6,21 +6,15 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from booking_helpers import (SAO_PAULO, add_appointment, add_client, book, concurrently, configure, local_today,
-                             professional_id, slots_on)
+from booking_helpers import (SAO_PAULO, add_appointment, add_client, book, local_today, professional_id,
+                             slots_on)
+from devtools.concurrency import concurrently
 from test_account import assert_problem
 
 from odys import agenda, db
 from odys.errors import OverlappingWindows
 
 PAGE_IP = "198.51.100.8"
-
-
-@pytest.fixture
-def open_mornings(api, professional):
-    token, _ = professional
-    configure(api, token)
-    return token
 
 
 def _free_plan() -> None:
@@ -44,7 +38,7 @@ def _fill_month(day: dt.date, count: int = 20) -> None:
 # --- 8. the monthly limit on every path; a move keeps the status ------------------------------------------------
 
 def test_rescheduling_through_the_link_into_a_full_month_is_402_and_keeps_the_booking(api, open_mornings):
-    token = open_mornings
+    token, _ = open_mornings
     soon = slots_on(api, local_today() + dt.timedelta(days=3), ip=PAGE_IP)[0]
     created = book(api, soon["startsAt"])
     assert created.status == 201, created.body
@@ -85,7 +79,7 @@ def test_a_move_inside_a_full_month_is_allowed(api, open_mornings):
 
 @pytest.mark.parametrize("auto_confirm_at_booking, status", [(True, "confirmed"), (False, "pending")])
 def test_a_move_through_the_link_keeps_the_status(api, open_mornings, auto_confirm_at_booking, status):
-    token = open_mornings
+    token, _ = open_mornings
     api.patch("/api/account", token=token, json_body={"autoConfirm": auto_confirm_at_booking})
     day = local_today() + dt.timedelta(days=3)
     slots = slots_on(api, day, day + dt.timedelta(days=1), ip=PAGE_IP)
@@ -100,7 +94,7 @@ def test_a_move_through_the_link_keeps_the_status(api, open_mornings, auto_confi
 
 
 def test_reactivating_into_a_full_month_is_402(api, open_mornings):
-    token = open_mornings
+    token, _ = open_mornings
     client_id = add_client("+5511944443333")
     _free_plan()
     day = _next_month_day()
@@ -123,7 +117,7 @@ def _windows(day: int, start: str, end: str) -> dict:
 
 
 def test_concurrent_availability_puts_leave_one_of_them_whole(api, open_mornings):
-    token = open_mornings
+    token, _ = open_mornings
     bodies = [
         {"windows": [{"dayOfWeek": d, "startTime": "08:00", "endTime": "10:00"} for d in (1, 2, 3)]},
         {"windows": [{"dayOfWeek": d, "startTime": "09:00", "endTime": "11:00"} for d in (1, 2, 3)]},
@@ -145,7 +139,7 @@ def test_an_overlap_the_database_refuses_is_a_422_problem(api, open_mornings):
         with agenda.for_professional(professional_id()) as work:
             work.replace_availability([(1, dt.time(9), dt.time(12)), (1, dt.time(11), dt.time(13))])
     assert refused.value.status == 422 and refused.value.code == "overlapping_windows"
-    token = open_mornings
+    token, _ = open_mornings
     assert len(api.get("/api/availability", token=token).json["windows"]) == 7  # the rollback kept the old ones
     overlapping = api.put("/api/availability", token=token, json_body={"windows": [
         {"dayOfWeek": 1, "startTime": "09:00", "endTime": "12:00"},

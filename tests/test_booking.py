@@ -6,23 +6,15 @@ import datetime as dt
 import functools
 
 import pytest
-from booking_helpers import (SAO_PAULO, UTC, add_appointment, add_client, book, booking_body, concurrently, configure,
-                             local_today, professional_id, slots_on)
+from booking_helpers import (SAO_PAULO, UTC, add_appointment, add_client, book, booking_body, local_today,
+                             professional_id, slots_on)
+from devtools.concurrency import concurrently
 from test_account import PROBLEM, assert_problem
 
 from odys import booking, booking_tokens, db, pix
 from odys.errors import Conflict
 
 PAGE_IP = "198.51.100.7"
-
-
-@pytest.fixture
-def open_mornings(api, professional):
-    """Ana (São Paulo, 50 + 10 min, 2 h notice, R$ 150) open every morning 09:00-12:00; slots 3 and 4 days out."""
-    token, _ = professional
-    configure(api, token)
-    day = local_today() + dt.timedelta(days=3)
-    return token, slots_on(api, day, day + dt.timedelta(days=1), ip=PAGE_IP)
 
 
 def appointment_rows() -> list[dict]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import os
 
-from booking_helpers import concurrently
+from devtools.concurrency import concurrently
 from conftest import onboarding_body
 
 from odys import db

@@ -5,7 +5,6 @@ timeouts (statement, lock, idle in transaction) are set and answer clear problem
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import socket
 import subprocess
@@ -53,18 +52,6 @@ def fresh_session(monkeypatch) -> Iterator[Callable[..., None]]:
 
     yield configure
     db.close()  # before monkeypatch restores the environment; the next statement reconnects with it
-
-
-@pytest.fixture
-def logs() -> Iterator[Callable[[], list[dict]]]:
-    """The JSON log lines written while the test runs."""
-    from odys.log import logger
-
-    stream = io.StringIO()
-    handler = logger._logger.handlers[0]
-    previous = handler.setStream(stream)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
-    handler.setStream(previous)
 
 
 # --- item 10: a transaction never outlives its connection --------------------------------------------------------
@@ -156,7 +143,7 @@ def _silent_server() -> socket.socket:
 
 @pytest.mark.parametrize("case", ["missing database", "role connection limit", "login refused", "closed port",
                                   "server never answers"])
-def test_connect_time_failures_answer_503_with_retry_after(case, api, postgres, fresh_session, logs):
+def test_connect_time_failures_answer_503_with_retry_after(case, api, postgres, fresh_session, log_lines):
     tcp = f"postgresql://{{user}}@127.0.0.1:{postgres.port}/{{database}}?sslmode=disable"
     listener = None
     level, sqlstate = "WARNING", None
@@ -185,7 +172,7 @@ def test_connect_time_failures_answer_503_with_retry_after(case, api, postgres, 
         admin.run("DROP ROLE IF EXISTS odys_limited")
         admin.run("DROP ROLE IF EXISTS odys_nologin")
         admin.close()
-    lines = logs()
+    lines = log_lines()
     refusal = [line for line in lines if line.get("message", "").startswith("database")]
     assert refusal and refusal[0]["level"] == level, lines
     assert refusal[0].get("sqlstate") == sqlstate

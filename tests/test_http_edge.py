@@ -11,7 +11,8 @@ import uuid
 import zoneinfo
 
 import pytest
-from booking_helpers import booking_body, concurrently, configure, local_today, professional_id, slots_on
+from booking_helpers import booking_body, configure, local_today, professional_id, slots_on
+from devtools.concurrency import concurrently
 from pydantic import TypeAdapter, ValidationError
 
 from devtools.stripe_double import signed_delivery

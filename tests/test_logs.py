@@ -6,12 +6,10 @@ Logs keep ids and timestamps intact, never hold personal data (exceptions includ
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import logging
 import random
 import uuid
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,16 +19,6 @@ from odys.log import REDACTED, logger
 
 PHONES = ["+5511987654321", "+55 (11) 98765-4321", "(11) 98765-4321", "11987654321", "11 98765 4321",
           "+1 415 555 0100"]
-
-
-@pytest.fixture
-def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """What the shared logger writes (its handler's stream), as parsed JSON lines."""
-    stream = io.StringIO()
-    handler = logger._logger.handlers[0]
-    previous = handler.setStream(stream)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
-    handler.setStream(previous)
 
 
 def test_tests_run_at_the_production_log_level():

@@ -5,21 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest
 from booking_helpers import add_client, book, configure, local_today, slots_on
 
 from odys import clock, db, retention
 
 PAGE_IP = "198.51.100.7"
 PRIVATE = "Hipótese diagnóstica: ansiedade generalizada"
-
-
-@pytest.fixture
-def open_mornings(api, professional):
-    token, _ = professional
-    configure(api, token)
-    day = local_today() + dt.timedelta(days=3)
-    return token, slots_on(api, day, day + dt.timedelta(days=1), ip=PAGE_IP)
 
 
 def _everything_in_the_database() -> str:

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from booking_helpers import concurrently
+from devtools.concurrency import concurrently
 from conftest import onboarding_body
 from devtools.stripe_double import (
     StripeDouble,

@@ -48,9 +48,10 @@ class Agenda:
     # --- clients ---------------------------------------------------------------------------------------------
 
     def add_client(self, name: str, phone: str, email: str | None, now: dt.datetime) -> dict[str, Any] | None:
-        """A new client within the plan's client limit (402); None when the phone is already a client."""
-        if clients_store.by_phone(self.id, phone) is not None:
-            return None
+        """A new client within the plan's client limit (402); None when the phone is already a client.
+
+        Callers look the phone up first (an existing client is not refused for a full plan).
+        """
         limits.ensure_client_capacity(self.professional, now)
         return clients_store.insert(self.id, name, phone, email)
 

@@ -201,7 +201,9 @@ def _client_for(work: agenda.Agenda, data: BookingClient, now: dt.datetime) -> d
     if existing is not None:
         return existing
     created = work.add_client(data.name, data.phone, data.email, now)
-    assert created is not None, "the professional is locked: the phone cannot appear meanwhile"
+    if created is None:  # its phone was given to another client meanwhile (a client edit takes no lock)
+        created = clients.by_phone(work.id, data.phone)
+    assert created is not None
     return created
 
 

@@ -108,8 +108,11 @@ def client_exists(existing: dict[str, Any] | None) -> ClientExists:
 def create(user_id: str, data: ClientCreate, now: dt.datetime | None = None) -> dict[str, Any]:
     """Create a client: duplicate phone 409 ``client_exists``; over the plan's client limit 402."""
     with agenda.for_user(user_id) as work:
+        existing = store.by_phone(work.id, data.phone)
+        if existing is not None:
+            raise client_exists(existing)
         row = work.add_client(data.name, data.phone, data.email, now or clock.now())
-        if row is None:
+        if row is None:  # its phone was given to another client meanwhile (a client edit takes no lock)
             raise client_exists(store.by_phone(work.id, data.phone))
     logger.info("client created", extra={"client_id": str(row["id"])})
     return view(row)
