@@ -1,6 +1,6 @@
 """/api/stripe/checkout — a Stripe Checkout session for a paid plan (POST, professional, rate limit ``billing``)."""
 
-from odys import account, billing
+from odys import billing, caller
 from odys.http import authenticated, create_app, json_response, lambda_handler_for, parse_body
 
 app = create_app()
@@ -9,7 +9,7 @@ app = create_app()
 @app.post("/api/stripe/checkout", middlewares=authenticated("billing"))
 def create_checkout_session():
     data = parse_body(app, billing.CheckoutRequest)
-    return json_response(200, billing.checkout(account.current(app.context["user_id"]), data))
+    return json_response(200, billing.checkout(caller.professional(app.context["user_id"]), data))
 
 
 lambda_handler = lambda_handler_for(app)

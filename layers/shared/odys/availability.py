@@ -15,8 +15,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from odys import agenda
-from odys.account import current
+from odys import agenda, caller
 from odys.errors import OverlappingWindows
 from odys.fields import HHMM, ApiModel
 from odys.store import availability as store
@@ -45,7 +44,7 @@ def _window_view(day: int, start: Any, end: Any) -> dict[str, Any]:
 
 
 def get(user_id: str) -> dict[str, Any]:
-    professional = current(user_id)
+    professional = caller.professional(user_id)
     rows = store.list_for(professional["id"])
     return {"timezone": professional["timezone"],
             "windows": [_window_view(r["day_of_week"], r["start_time"], r["end_time"]) for r in rows]}

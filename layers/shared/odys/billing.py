@@ -1,6 +1,6 @@
 """Stripe subscriptions (professional -> Odys): Checkout, the customer portal, and cancellation.
 
-    professional = account.current(user_id)            # the caller's row: the handler looks it up
+    professional = caller.professional(user_id)            # the caller's row: the handler looks it up
     billing.checkout(professional, billing.CheckoutRequest(plan="pro"))  # -> {"url": "https://...", "sessionId": "cs_"}
     billing.portal(professional)                         # -> {"url": "https://billing.stripe.com/..."}
     billing.stop_billing(professional_id)                # in the deletion's transaction: session expired, sub cancelled

@@ -14,8 +14,7 @@ from typing import Any
 
 from pydantic import Field
 
-from odys import pagination
-from odys.account import current
+from odys import caller, pagination
 from odys.errors import NotFound
 from odys.fields import ApiModel
 from odys.log import logger
@@ -41,7 +40,7 @@ def view(row: dict[str, Any]) -> dict[str, Any]:
 
 def _own_client(user_id: str, client_id: str) -> str:
     """The caller's professional id, after checking the client is theirs (404 otherwise)."""
-    pid = str(current(user_id)["id"])
+    pid = str(caller.professional(user_id)["id"])
     if clients_store.get(pid, client_id) is None:
         raise NotFound("client")
     return pid
@@ -64,12 +63,12 @@ def create(user_id: str, client_id: str, data: NoteIn) -> dict[str, Any]:
 
 
 def update(user_id: str, note_id: str, data: NoteIn) -> dict[str, Any]:
-    row = store.update_body(str(current(user_id)["id"]), note_id, data.body)
+    row = store.update_body(str(caller.professional(user_id)["id"]), note_id, data.body)
     if row is None:
         raise NotFound("note")
     return view(row)
 
 
 def delete(user_id: str, note_id: str) -> None:
-    if not store.delete_one(str(current(user_id)["id"]), note_id):
+    if not store.delete_one(str(caller.professional(user_id)["id"]), note_id):
         raise NotFound("note")

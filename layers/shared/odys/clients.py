@@ -20,8 +20,7 @@ from typing import Any
 
 from pydantic import Field
 
-from odys import agenda, clock, pagination
-from odys.account import current
+from odys import agenda, caller, clock, pagination
 from odys.appointment_views import view as view_appointment
 from odys.errors import ClientExists, NotFound
 from odys.fields import ApiModel, Email, Name, Phone, reject_nulls
@@ -90,7 +89,7 @@ def search_terms(q: str | None) -> tuple[str | None, str | None]:
 
 def list_page(user_id: str, query: ClientQuery, now: dt.datetime | None = None) -> dict[str, Any]:
     """A page of clients by name, each with ``nextAppointmentAt`` (their next active appointment, or null)."""
-    pid = str(current(user_id)["id"])
+    pid = str(caller.professional(user_id)["id"])
     offset = pagination.offset_of("clients", query.cursor)
     name_pattern, digits = search_terms(query.q)
     rows = store.search_page(pid, now=now or clock.now(), limit=query.limit + 1, offset=offset,
@@ -124,7 +123,7 @@ def get(user_id: str, client_id: str, now: dt.datetime | None = None) -> dict[st
     ``totals.dueCents`` sums completed and no-show appointments whose payment is unpaid or pending.
     """
     now = now or clock.now()
-    pid = str(current(user_id)["id"])
+    pid = str(caller.professional(user_id)["id"])
     client = _client_or_404(pid, client_id)
     upcoming = appointments_store.client_upcoming(pid, client_id, now, DETAIL_APPOINTMENTS)
     past = appointments_store.client_past(pid, client_id, now, DETAIL_APPOINTMENTS)
@@ -141,7 +140,7 @@ def update(user_id: str, client_id: str, data: ClientUpdate) -> dict[str, Any]:
     """Edit name, phone or e-mail; a phone another client has answers 409 ``client_exists``."""
     changes = data.model_dump(include=data.model_fields_set)
     reject_nulls(changes, frozenset({"name", "phone"}))
-    pid = str(current(user_id)["id"])
+    pid = str(caller.professional(user_id)["id"])
     if not changes:
         return view(_client_or_404(pid, client_id))
     try:
@@ -155,6 +154,6 @@ def update(user_id: str, client_id: str, data: ClientUpdate) -> dict[str, Any]:
 
 def delete(user_id: str, client_id: str) -> None:
     """Delete the client and everything about them (appointments, notes, recurring series, messages)."""
-    if not store.delete_one(str(current(user_id)["id"]), client_id):
+    if not store.delete_one(str(caller.professional(user_id)["id"]), client_id):
         raise NotFound("client")
     logger.info("client deleted", extra={"client_id": client_id})
