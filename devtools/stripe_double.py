@@ -41,8 +41,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from devtools.http_double import HttpDouble
 
 API_VERSION = "2026-10-28.endive"
 """The API version stripe-python 16.1 pins; events are rendered in it."""
@@ -356,7 +358,7 @@ class _Hold:
 
 
 @dataclass
-class StripeDouble:
+class StripeDouble(HttpDouble):
     """The fake Stripe API server. ``prices`` maps known price ids to unit amounts (empty: any price is known)."""
 
     api_key: str = "sk_test_odys_double"
@@ -375,32 +377,11 @@ class StripeDouble:
         self._failures: list[_Failure] = []
         self._holds: list[_Hold] = []
         self._idempotent: dict[tuple[str, str], tuple[str, int, dict[str, Any]]] = {}
-        self._server: ThreadingHTTPServer | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> StripeDouble:
-        double = self
-
-        class Handler(_Handler):
-            stripe = double
-
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="stripe-double", daemon=True).start()
-        return self
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None, "start() the double first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
     def reset(self) -> None:
         """Forget every object, request, failure and idempotency key (between tests)."""
@@ -682,13 +663,13 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command in ("GET", "DELETE") and parts.query:
             raw = parts.query
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, body, extra = self.stripe.api(self.command, parts.path, headers, raw)
+        status, body, extra = self.double.api(self.command, parts.path, headers, raw)
         self._send(status, json.dumps(body, indent=2).encode(), "application/json", extra)
 
     # pages a browser reaches in `make dev` ----------------------------------------------------------------------
 
     def _page(self, path: str, raw: str) -> None:
-        stripe = self.stripe
+        stripe = self.double
         kind, object_id = ("checkout", path.rsplit("/", 1)[1]) if path.startswith("/c/pay/") else \
             ("portal", path.rsplit("/", 1)[1])
         if kind == "checkout":

@@ -1,0 +1,80 @@
+"""The WhatsApp queue (SQS): message ids go in, the ``whatsapp_sender`` function takes them out.
+
+    from odys import queue
+    sent = queue.send_ids(["7f0c…", "9a1b…"])   # -> the ids SQS accepted (SendMessageBatch, 10 per call)
+
+Each SQS message body is ``{"messageId": "<messages.id>"}``: the row is the truth, the SQS message only wakes
+the sender. ``WHATSAPP_QUEUE_URL`` names the queue (template.yaml: ``!Ref WhatsAppQueue``); locally
+``AWS_ENDPOINT_URL_SQS`` points boto3 at moto's server (boto3 reads it itself). boto3 is imported on the first
+send, never at cold start: a function that queues nothing pays nothing. Short timeouts and few retries: an
+enqueue runs after the request's commit, and a failure only delays the message until the sweep.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from odys import config
+
+BATCH = 10  # SendMessageBatch's limit
+
+_client: Any = None
+_client_lock = threading.Lock()
+
+
+class QueueNotConfigured(config.ConfigurationError):
+    """WHATSAPP_QUEUE_URL is not set."""
+
+
+def queue_url() -> str:
+    url = config.env("WHATSAPP_QUEUE_URL")
+    if not url:
+        raise QueueNotConfigured("WHATSAPP_QUEUE_URL is not configured")
+    return url
+
+
+def _sqs() -> Any:
+    """One SQS client per execution environment, created on first use."""
+    global _client
+    with _client_lock:
+        if _client is None:
+            import boto3
+            from botocore.config import Config
+
+            _client = boto3.client("sqs", config=Config(connect_timeout=2, read_timeout=3,
+                                                        retries={"max_attempts": 2, "mode": "standard"}))
+        return _client
+
+
+def reset_client() -> None:
+    """Forget the client (tests pointing at another endpoint)."""
+    global _client
+    with _client_lock:
+        _client = None
+
+
+def body(message_id: str) -> str:
+    """The SQS message body for a ``messages`` row: ``{"messageId": "…"}``."""
+    return json.dumps({"messageId": message_id}, separators=(",", ":"))
+
+
+def send_ids(ids: Iterable[str]) -> list[str]:
+    """Send one SQS message per id; returns the ids SQS accepted (a partly failed batch returns fewer).
+
+    Raises (``QueueNotConfigured``, botocore's errors) only when nothing could be attempted or a call failed
+    outright; the caller decides what a failure means (``odys.outbox`` logs it and lets the sweep retry).
+    """
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        return []
+    url, client = queue_url(), _sqs()
+    accepted: list[str] = []
+    for start in range(0, len(ids), BATCH):
+        chunk = ids[start:start + BATCH]
+        entries = [{"Id": str(i), "MessageBody": body(message_id)} for i, message_id in enumerate(chunk)]
+        answer = client.send_message_batch(QueueUrl=url, Entries=entries)
+        accepted += [chunk[int(entry["Id"])] for entry in answer.get("Successful") or []]
+    return accepted
