@@ -5,6 +5,9 @@
     cursor = encode("clients", {"o": 2}) if more else None   # -> "eyJrIjoiY2xpZW50cyIsIm8iOjJ9"
     decode("clients", cursor)                                # -> {"k": "clients", "o": 2}
 
+Lists ordered by an instant then an id page by keyset: ``keyset_cursor(kind, row["created_at"], row["id"])`` and
+``keyset_after(kind, cursor)`` -> ``(instant, id)`` for the next query.
+
 A cursor is base64url JSON tagged with the list it belongs to; clients must treat it as opaque and pass it back
 unchanged. A cursor that was tampered with, or that belongs to another list, is a 400 ``invalid_cursor``.
 """
@@ -13,9 +16,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
+import uuid
 from typing import Any, TypeVar
 
+from odys import clock
 from odys.errors import BadRequest
 
 DEFAULT_LIMIT = 50
@@ -66,3 +72,28 @@ def offset_of(kind: str, cursor: str | None) -> int:
     if not isinstance(offset, int) or isinstance(offset, bool) or not 0 <= offset <= MAX_OFFSET:
         raise invalid_cursor()
     return offset
+
+
+def keyset_cursor(kind: str, at: dt.datetime, row_id: Any) -> str:
+    """The cursor after a row of a list ordered by (instant, id): its instant (UTC, with offset) and id.
+
+    >>> import datetime as dt
+    >>> at = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+    >>> keyset_after("notes", keyset_cursor("notes", at, "6f1c2b7a-1234-4567-8901-123456789012"))[1]
+    '6f1c2b7a-1234-4567-8901-123456789012'
+    """
+    return encode(kind, {"t": at.astimezone(dt.timezone.utc).isoformat(), "i": str(row_id)})
+
+
+def keyset_after(kind: str, cursor: str | None) -> tuple[dt.datetime, str] | None:
+    """(instant, id) written by :func:`keyset_cursor`; None without a cursor; 400 ``invalid_cursor`` when tampered."""
+    if cursor is None:
+        return None
+    data = decode(kind, cursor)
+    try:
+        after = clock.supported(dt.datetime.fromisoformat(data.get("t"))), str(uuid.UUID(data.get("i")))
+    except (AttributeError, TypeError, ValueError):  # missing, not strings, not an instant or not a UUID
+        raise invalid_cursor() from None
+    if after[0].tzinfo is None:
+        raise invalid_cursor()
+    return after
