@@ -2,8 +2,9 @@
 
 Starts a throwaway PostgreSQL (under .odys/pg, unless DATABASE_URL is configured), migrates and seeds it, starts
 redis-server behind the local Upstash REST stand-in (unless UPSTASH_REDIS_REST_URL is configured) and the Stripe
-stand-in (unless STRIPE_SECRET_KEY or STRIPE_API_BASE is), and turns each HTTP request into an API Gateway HTTP
-API v2 event for the function template.yaml routes it to. Every default yields to the environment. Ctrl-C stops
+stand-in (unless STRIPE_SECRET_KEY or STRIPE_API_BASE is), the WhatsApp queue on moto's SQS server with a poller
+feeding ``whatsapp_sender`` (unless WHATSAPP_QUEUE_URL is; :mod:`devtools.local_sqs`), and turns each HTTP request
+into an API Gateway HTTP API v2 event for the function template.yaml routes it to. Every default yields to the environment. Ctrl-C stops
 everything it started.
 
 Like Lambda, an execution environment handles one event at a time: each in-flight request runs in a worker
@@ -51,6 +52,8 @@ def _configure_environment() -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")
     os.environ.setdefault("APP_BASE_URL", "http://localhost:5173")
     os.environ.setdefault("BOOKING_TOKEN_SECRET", "odys-dev-booking-secret-0123456789")
+    os.environ.setdefault("WHATSAPP_APP_SECRET", "odys-dev-whatsapp-app-secret")      # signs the webhook's POSTs
+    os.environ.setdefault("WHATSAPP_VERIFY_TOKEN", "odys-dev-whatsapp-verify-token")  # GET subscription check
 
 
 def problem(status: int, code: str, detail: str) -> bytes:
@@ -185,9 +188,9 @@ class DevHTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], routes: list[lambdas.Route] | None = None, *,
                  max_workers: int = 8) -> None:
-        super().__init__(address, Gateway)
+        self.workers = lambdas.Workers(max_workers=max_workers)  # first: a failed bind calls server_close()
         self.routes = routes if routes is not None else lambdas.load_routes()
-        self.workers = lambdas.Workers(max_workers=max_workers)
+        super().__init__(address, Gateway)
 
     def route(self, method: str, path: str) -> tuple[lambdas.Route | None, dict[str, str] | None]:
         for route in self.routes:
@@ -208,6 +211,23 @@ class DevHTTPServer(ThreadingHTTPServer):
 
 def _redacted_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def _start_local_queue(httpd: DevHTTPServer, stops: list) -> str:
+    """moto's SQS server with the WhatsApp queue and DLQ, and a poller feeding ``whatsapp_sender``'s workers."""
+    from devtools.local_sqs import LocalQueue, Poller, sender_route
+
+    local = LocalQueue(visibility_timeout=10).start()
+    stops.append(local.stop)
+    os.environ.update(local.environment())  # inherited by every worker process
+    sender = sender_route()
+    if sender is None:
+        return f"queue {local.url} (moto); no whatsapp_sender function yet: messages stay queued"
+    route, batch_size = sender
+    poller = Poller(local, lambda event: httpd.workers.invoke(route, event), batch_size=batch_size,
+                    wait_seconds=5).start()
+    stops.append(poller.stop)
+    return f"queue {local.url} (moto, DLQ after 5 receives) -> whatsapp_sender (batches of {batch_size})"
 
 
 def main() -> None:
@@ -254,6 +274,20 @@ def main() -> None:
             os.environ.update({"STRIPE_SECRET_KEY": "sk_test_odys_dev", "STRIPE_API_BASE": stripe_double.url})
             for plan_name in ("basic", "pro", "premium"):
                 os.environ.setdefault(f"STRIPE_PRICE_{plan_name.upper()}", f"price_dev_{plan_name}")
+        whatsapp = f"queue {os.environ.get('WHATSAPP_QUEUE_URL')} (from WHATSAPP_QUEUE_URL; not consumed here)"
+        if not os.environ.get("WHATSAPP_QUEUE_URL"):
+            whatsapp = _start_local_queue(httpd, stops)
+        if not os.environ.get("WHATSAPP_GRAPH_URL") and not os.environ.get("WHATSAPP_TOKEN"):
+            from devtools.whatsapp_double import WhatsAppDouble  # GET /_double: what was "sent", play the client
+
+            wa_double = WhatsAppDouble(token="wa-dev-token", phone_number_id="100000000000001",
+                                       webhook_url=f"http://127.0.0.1:{httpd.server_address[1]}/api/whatsapp/webhook",
+                                       app_secret=os.environ["WHATSAPP_APP_SECRET"]).start()
+            stops.append(wa_double.stop)
+            os.environ.update({"WHATSAPP_GRAPH_URL": wa_double.url, "WHATSAPP_TOKEN": "wa-dev-token",
+                               "WHATSAPP_PHONE_NUMBER_ID": "100000000000001"})
+            whatsapp += (f"\n  cloud api  {wa_double.url} (WhatsApp double: what was sent, and how to play the client:"
+                         f" curl {wa_double.url}/_double)")
         from odys import db, migrate
 
         applied = migrate.apply_pending()
@@ -266,6 +300,7 @@ def main() -> None:
 Odys dev server: http://127.0.0.1:{port}
   database   {_redacted_url(os.environ['DATABASE_URL'])} ({database}; migrations applied: {', '.join(applied) or 'none'})
   rate limits via Upstash REST at {os.environ['UPSTASH_REDIS_REST_URL']}
+  whatsapp   {whatsapp}
   functions  {', '.join(functions)} ({len(httpd.routes)} routes from template.yaml; each request in a worker process)
   demo professional: {demo['name']} (/{demo['slug']})
 

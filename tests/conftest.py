@@ -194,3 +194,27 @@ def log_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     previous = handler.setStream(stream)
     yield lambda: [json.loads(line) for line in stream.getvalue().splitlines() if line.strip()]
     handler.setStream(previous)
+
+
+@pytest.fixture(scope="session")
+def moto_sqs():
+    """moto's SQS server for the session (devtools.local_sqs, as under make dev)."""
+    from devtools.local_sqs import LocalQueue, unique_name
+
+    local = LocalQueue(unique_name(), visibility_timeout=1).start()  # never the dev server's queue name
+    yield local
+    local.stop()
+
+
+@pytest.fixture
+def sqs(moto_sqs, monkeypatch):
+    """A fresh queue + DLQ on moto's server, configured for odys.queue as in Lambda (environment variables only)."""
+    from devtools.local_sqs import unique_name
+    from odys import queue
+
+    moto_sqs.create(unique_name())
+    for key, value in moto_sqs.environment().items():
+        monkeypatch.setenv(key, value)
+    queue.reset_client()
+    yield moto_sqs
+    queue.reset_client()

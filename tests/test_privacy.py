@@ -147,17 +147,24 @@ def test_retention_purges_expired_keys_old_stripe_events_and_old_read_notificati
     db.run("UPDATE notifications SET read_at = now() - interval '100 days' WHERE id = "
            "(SELECT id FROM notifications ORDER BY created_at LIMIT 1)")
     unread = db.scalar("SELECT count(*) FROM notifications WHERE read_at IS NULL")
-    assert retention.purge(clock.now()) == {"idempotency_keys": 1, "stripe_events": 1, "notifications": 1}
+    db.run("INSERT INTO whatsapp_statuses (provider_message_id, status, occurred_at, received_at) VALUES "
+           "('wamid.old', 'sent', now() - interval '9 days', now() - interval '8 days'), "
+           "('wamid.new', 'sent', now(), now())")
+    assert retention.purge(clock.now()) == {"idempotency_keys": 1, "stripe_events": 1, "notifications": 1,
+                                            "whatsapp_statuses": 1}
     assert [r[0] for r in db.run("SELECT key FROM idempotency_keys")] == ["k-live"]
     assert [r[0] for r in db.run("SELECT id FROM stripe_events")] == ["evt_new"]
     assert db.scalar("SELECT count(*) FROM notifications") == unread
-    assert retention.purge(clock.now()) == {"idempotency_keys": 0, "stripe_events": 0, "notifications": 0}
+    assert retention.purge(clock.now()) == {"idempotency_keys": 0, "stripe_events": 0, "notifications": 0,
+                                            "whatsapp_statuses": 0}
 
 
 def test_every_table_with_personal_data_is_owned_by_a_professional():
-    """Each table but the support ones references professionals with ON DELETE CASCADE (directly)."""
+    """Each table but the support ones (no personal data: migration ledger, Stripe event ids, WhatsApp delivery
+    statuses and the sending pause) references professionals with ON DELETE CASCADE (directly)."""
     owned = {r[0] for r in db.run(
         "SELECT c.conrelid::regclass::text FROM pg_constraint c WHERE c.contype = 'f' "
         "AND c.confrelid = 'professionals'::regclass AND c.confdeltype = 'c'")}
     tables = {r[0] for r in db.run("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-    assert tables - owned == {"professionals", "schema_migrations", "stripe_events"}
+    assert tables - owned == {"professionals", "schema_migrations", "stripe_events", "whatsapp_statuses",
+                              "whatsapp_state"}

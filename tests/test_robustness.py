@@ -88,6 +88,11 @@ def test_dates_at_the_ends_of_the_calendar_are_422_not_5xx(api, professional):
                            "i": "00000000-0000-0000-0000-000000000000"}),
     ("/api/appointments", {"k": "appointments", "i": "00000000-0000-0000-0000-000000000000"}),
     ("/api/clients", {"k": "clients", "o": 10**20}),
+    ("/api/notifications", {"k": "notifications", "c": "2026-01-01T00:00:00",  # no offset
+                            "i": "00000000-0000-0000-0000-000000000000"}),
+    ("/api/notifications", {"k": "notifications", "c": "9999-12-31T23:00:00-05:00", "i": "x"}),
+    ("/api/notifications", {"k": "messages", "c": "2026-01-01T00:00:00+00:00",  # another list's cursor
+                            "i": "00000000-0000-0000-0000-000000000000"}),
 ])
 def test_tampered_cursors_are_400(api, professional, path, values):
     token, _ = professional

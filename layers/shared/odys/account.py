@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from odys import billing, db, pix, plans
-from odys.errors import BadRequest, Conflict, NotFound, OnboardingRequired, ValidationFailed
+from odys import billing, caller, db, messaging, pix, plans
+from odys.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from odys.fields import ApiModel, Cents, Email, Name, Phone, Slug, TimeZone, reject_nulls
 from odys.store import professionals as store
 
@@ -90,16 +90,8 @@ def view(row: dict[str, Any], now: dt.datetime | None = None) -> dict[str, Any]:
     }
 
 
-def current(user_id: str) -> dict[str, Any]:
-    """The caller's professional row, or 404 ``onboarding_required``."""
-    row = store.by_user(user_id)
-    if row is None:
-        raise OnboardingRequired()
-    return row
-
-
 def get(user_id: str) -> dict[str, Any]:
-    return view(current(user_id))
+    return view(caller.professional(user_id))
 
 
 def _translate_unique(error: db.DatabaseError) -> Exception:
@@ -114,7 +106,9 @@ def _translate_unique(error: db.DatabaseError) -> Exception:
 def onboard(user_id: str, data: AccountCreate) -> dict[str, Any]:
     now = dt.datetime.now(dt.timezone.utc)
     try:
-        row = store.insert(user_id, data.model_dump(), trial_ends_at=plans.trial_end(now))
+        with db.transaction():
+            row = store.insert(user_id, data.model_dump(), trial_ends_at=plans.trial_end(now))
+            messaging.welcome(row)  # WhatsApp, with the account: both or neither
     except db.DatabaseError as error:
         raise _translate_unique(error) from None
     return view(row, now)
@@ -135,7 +129,7 @@ def update(user_id: str, data: AccountUpdate) -> dict[str, Any]:
     changes = data.model_dump(include=data.model_fields_set)
     reject_nulls(changes, NOT_NULL)
     changes = _pix_changes(changes)
-    professional = current(user_id)
+    professional = caller.professional(user_id)
     if not changes:
         return view(professional)
     try:
@@ -153,7 +147,7 @@ def delete(user_id: str, data: AccountDelete) -> None:
     Billing stops first (open Checkout session expired, subscription cancelled): if Stripe fails, 502 and
     nothing is deleted.
     """
-    professional = current(user_id)
+    professional = caller.professional(user_id)
     if data.confirm != professional["slug"]:
         raise BadRequest("Type your booking address (slug) exactly to confirm the deletion.",
                          code="confirmation_mismatch")

@@ -57,6 +57,19 @@ def br_code(row: dict[str, Any], txid: str, amount_cents: int | None) -> dict[st
     return {"payload": payload, "qrSvg": pix.qr_svg(payload), "txid": txid, "amountCents": amount_cents}
 
 
+def copy_and_paste(professional: dict[str, Any], appointment: dict[str, Any]) -> str:
+    """The "copia e cola" BR Code of an appointment (its own txid, its price) for a message; 409
+    ``pix_key_missing`` when the professional has no PIX key."""
+    if not professional["pix_key"]:
+        raise Conflict("pix_key_missing", "Register a PIX key in your account first: the message carries your "
+                       "PIX code.")
+    row = {"pix_key": professional["pix_key"], "professional_name": professional["name"],
+           "slug": professional["slug"], "city": professional["city"]}
+    txid = _txid(str(appointment["id"]), appointment.get("pix_txid"))
+    return pix.build_pix_payload(row["pix_key"], _merchant_name(row), _merchant_city(row),
+                                 amount_cents=appointment["price"] or None, txid=txid)
+
+
 def for_user(user_id: str, appointment_id: str) -> dict[str, Any]:
     """The appointment's BR Code for its professional or its client; 404 for anyone else.
 

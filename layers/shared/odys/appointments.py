@@ -29,8 +29,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainValidator, model_validator
 
-from odys import agenda, clock, pagination, recurring
-from odys.account import current
+from odys import agenda, booking_tokens, caller, clock, messaging, pagination, plans, recurring
 from odys.appointment_views import MAX_DURATION_MINUTES, Minutes, local_instant, view
 from odys.errors import Conflict, NotFound, ValidationFailed
 from odys.fields import ApiModel, Cents, Instant, reject_nulls
@@ -159,24 +158,11 @@ def _range(query: AppointmentQuery, timezone: str) -> tuple[dt.datetime | None, 
     return starts_from, starts_before
 
 
-def _after(cursor: str | None) -> tuple[dt.datetime, str] | None:
-    if cursor is None:
-        return None
-    data = pagination.decode("appointments", cursor)
-    try:  # what _next_cursor wrote: an instant with its offset, and a UUID
-        after = clock.supported(dt.datetime.fromisoformat(data.get("s"))), str(uuid.UUID(data.get("i")))
-    except (AttributeError, TypeError, ValueError):  # missing, not strings, not an instant or not a UUID
-        raise pagination.invalid_cursor() from None
-    if after[0].tzinfo is None:
-        raise pagination.invalid_cursor()
-    return after
-
-
 def _next_cursor(rows: list[dict[str, Any]], more: bool) -> str | None:
     if not more:
         return None
     last = rows[-1]
-    return pagination.encode("appointments", {"s": last["starts_at"].astimezone(UTC).isoformat(), "i": str(last["id"])})
+    return pagination.keyset_cursor("appointments", last["starts_at"], last["id"])
 
 
 def list_page(user_id: str, query: AppointmentQuery, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -185,19 +171,20 @@ def list_page(user_id: str, query: AppointmentQuery, now: dt.datetime | None = N
     Extends the horizon of the professional's recurring series first (``recurring.extend_horizons``), so an
     agenda opened weeks later already shows the coming occurrences.
     """
-    professional = current(user_id)
+    professional = caller.professional(user_id)
     pid = str(professional["id"])
     recurring.extend_horizons(now or clock.now(), professional_id=pid)
     starts_from, starts_before = _range(query, professional["timezone"])
     rows = store.page_for_professional(
         pid, limit=query.limit + 1, starts_from=starts_from, starts_before=starts_before, statuses=query.status,
-        client_id=str(query.client_id) if query.client_id else None, after=_after(query.cursor))
+        client_id=str(query.client_id) if query.client_id else None,
+        after=pagination.keyset_after("appointments", query.cursor))
     items, more = pagination.split(rows, query.limit)
     return {"appointments": [view(r) for r in items], "nextCursor": _next_cursor(items, more)}
 
 
 def get(user_id: str, appointment_id: str) -> dict[str, Any]:
-    return _detail_view(str(current(user_id)["id"]), appointment_id)
+    return _detail_view(str(caller.professional(user_id)["id"]), appointment_id)
 
 
 # --- create ----------------------------------------------------------------------------------------------------
@@ -303,14 +290,37 @@ def update(user_id: str, appointment_id: str, data: AppointmentUpdate,
         if row is None:
             raise NotFound("appointment")
         columns = _column_changes(row, changes)
-        work.change_appointment(row, columns, now)
+        written = work.change_appointment(row, columns, now)
+        if columns:
+            _tell_the_client(work, row, {**row, **written}, now)
     if columns:
         logger.info("appointment updated", extra={"appointment_id": appointment_id, "fields": sorted(columns)})
     return _detail_view(pid, appointment_id)
 
 
+def _tell_the_client(work: agenda.Agenda, before: dict[str, Any], after: dict[str, Any], now: dt.datetime) -> None:
+    """Queue the WhatsApp message a professional's change means for the client (in the same transaction)."""
+    detail = store.detail(work.id, str(after["id"]))
+    assert detail is not None
+    client = {"id": detail["client_id"], "name": detail["client_name"], "phone": detail["client_phone"]}
+    professional = work.professional
+    status, was = after["status"], before["status"]
+    if status == "cancelled" and was in ACTIVE:
+        messaging.cancelled_by_professional(professional, client, after)
+    elif status == "no_show" and was != "no_show":
+        messaging.no_show(professional, client, after)
+    elif status == "completed" and was != "completed" and plans.has_feature(
+            plans.effective_plan(professional["plan"], professional["trial_ends_at"], now), "reviews"):
+        messaging.review_request(professional, client, after, manage_token=booking_tokens.for_appointment(after))
+    elif status in ACTIVE and after["starts_at"] != before["starts_at"]:
+        messaging.rescheduled(professional, client, after, old_starts_at=before["starts_at"],
+                              manage_token=booking_tokens.for_appointment(after))
+    if after["payment_status"] == "paid" and before["payment_status"] != "paid":
+        messaging.payment_confirmed(professional, client, after)
+
+
 def delete(user_id: str, appointment_id: str) -> None:
     """Delete the appointment for good (to keep a record, PATCH its status to ``cancelled`` instead)."""
-    if not store.delete_one(str(current(user_id)["id"]), appointment_id):
+    if not store.delete_one(str(caller.professional(user_id)["id"]), appointment_id):
         raise NotFound("appointment")
     logger.info("appointment deleted", extra={"appointment_id": appointment_id})

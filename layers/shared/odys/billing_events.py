@@ -290,6 +290,15 @@ def notify(professional_id: str, kind: str, *, event_id: str, plan: str | None =
     label = plans.PLANS[plan].label if plan in plans.PLANS else ""  # type: ignore[index]
     notify_professional(professional_id, f"billing_{kind}", title, body.format(plan=label).replace("  ", " "),
                         dedupe_key=f"stripe:{event_id}:{kind}")
+    if kind in ("subscription_activated", "subscription_cancelled"):  # on WhatsApp too, in this transaction
+        from odys import messaging
+        from odys.store import professionals
+
+        professional = professionals.lock(professional_id)  # already locked by this event's transaction
+        if professional is not None:
+            tell = messaging.subscription_activated if kind == "subscription_activated" \
+                else messaging.subscription_cancelled
+            tell(professional, plan or professional["plan"], event_id=event_id)
 
 
 # --- helpers ----------------------------------------------------------------------------------------------------
@@ -430,7 +439,7 @@ def _subscription_deleted(event: Event, subscription: Subscription) -> str:
     store.apply_subscription(str(state["id"]), plan="free", customer_id=customer_id, subscription_id=None,
                              state_at=event.created_at)
     if current == subscription_id or state["plan"] != "free":
-        notify(str(state["id"]), "subscription_cancelled", event_id=event.id)
+        notify(str(state["id"]), "subscription_cancelled", event_id=event.id, plan=state["plan"])
     return "applied"
 
 

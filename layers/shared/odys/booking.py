@@ -44,7 +44,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from odys import agenda, appointment_pix, booking_tokens, clock, pix, ratelimit, retention
+from odys import agenda, appointment_pix, booking_tokens, clock, messaging, pix, ratelimit, retention
 from odys.errors import BadRequest, Conflict, NotFound, SlotTaken, ValidationFailed
 from odys.fields import ApiModel, Email, Instant, Name, Phone
 from odys.log import logger
@@ -55,7 +55,6 @@ from odys.store import booking as store
 from odys.store.appointments import ACTIVE
 
 UTC = dt.timezone.utc
-LINK_VALID_AFTER_END = dt.timedelta(days=30)
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 
 
@@ -134,10 +133,6 @@ def pix_view(row: dict[str, Any]) -> dict[str, Any] | None:
     return appointment_pix.br_code(row, row["pix_txid"], row["price"])
 
 
-def manage_token(row: dict[str, Any]) -> str:
-    return booking_tokens.issue(str(row["id"]), row["ends_at"] + LINK_VALID_AFTER_END)
-
-
 def _local_label(moment: dt.datetime, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%d/%m/%Y %H:%M")
 
@@ -172,7 +167,7 @@ def request_hash(data: BookingIn) -> str:
 def _booked(row: dict[str, Any], data: BookingIn, now: dt.datetime) -> Outcome:
     """The 201 answer for the appointment ``row`` (a ``for_manage`` row): what was submitted, never what is on file."""
     body: dict[str, Any] = {"appointment": {**appointment_view(row, now), "client": {"name": data.client.name}},
-                            "manageToken": manage_token(row)}
+                            "manageToken": booking_tokens.for_appointment(row)}
     payment = pix_view(row)
     if payment:
         body["pix"] = payment
@@ -229,7 +224,7 @@ def _create(work: agenda.Agenda, data: BookingIn, now: dt.datetime) -> dict[str,
     return {**appointment, "slug": professional["slug"], "professional_name": professional["name"],
             "profession": professional["profession"], "timezone": professional["timezone"],
             "cancellation_notice_hours": professional["cancellation_notice_hours"],
-            "pix_key": professional["pix_key"], "city": professional["city"]}
+            "pix_key": professional["pix_key"], "city": professional["city"], "client": client}
 
 
 def book(data: BookingIn, idempotency_key: str | None = None, now: dt.datetime | None = None) -> Outcome:
@@ -260,8 +255,11 @@ def book(data: BookingIn, idempotency_key: str | None = None, now: dt.datetime |
         row = _create(work, data, now)
         if key:
             store.idempotency_complete(professional_id, key, str(row["id"]))
+        outcome = _booked(row, data, now)
+        messaging.booking_created(work.professional, row["client"], row, manage_token=outcome.body["manageToken"],
+                                  pix_code=(outcome.body.get("pix") or {}).get("payload"))
         ratelimit.record_after_commit(ratelimit.PROFESSIONAL_BOOKINGS, str(professional_id))  # bookings made count
-    return _booked(row, data, now)
+    return outcome
 
 
 # --- the signed link ------------------------------------------------------------------------------------------
@@ -319,8 +317,14 @@ def change(token: str, data: BookingChange, now: dt.datetime | None = None) -> d
     """
     now = now or clock.now()
     found = _load(token, now)
-    appointment_id = str(found["id"])
-    with agenda.for_professional(str(found["professional_id"])) as work:  # same lock order as booking
+    return change_appointment(str(found["professional_id"]), str(found["id"]), data, now)
+
+
+def change_appointment(professional_id: str, appointment_id: str, data: BookingChange,
+                       now: dt.datetime) -> dict[str, Any]:
+    """:func:`change` of an appointment whose client is already authenticated otherwise (e.g. a verified
+    WhatsApp quick-reply payload, :mod:`odys.whatsapp_webhook`): the same rules, errors and notice."""
+    with agenda.for_professional(professional_id) as work:  # same lock order as booking
         professional = work.professional
         row = store.for_manage(appointment_id, lock=True)
         if row is None:  # deleted meanwhile
@@ -338,13 +342,17 @@ def change(token: str, data: BookingChange, now: dt.datetime | None = None) -> d
         assert written is not None
         updated = {**row, **written}
         was = _local_label(row["starts_at"], row["timezone"])
+        client = {"id": row["client_id"], "name": row["client_name"], "phone": row["client_phone"]}
         if data.action == "cancel":
             notify_professional(work.id, "booking_cancelled", "Agendamento cancelado",
                                 f"{row['client_name']} cancelou {was}.", client_id=str(row["client_id"]))
+            messaging.cancelled_by_client(professional, client, row)
         else:
+            messaging.rescheduled(professional, client, updated, old_starts_at=row["starts_at"],
+                                  manage_token=booking_tokens.for_appointment(updated))
             notify_professional(work.id, "booking_rescheduled", "Agendamento remarcado",
                                 f"{row['client_name']} remarcou {was} para "
                                 f"{_local_label(updated['starts_at'], row['timezone'])}.",
                                 client_id=str(row["client_id"]))
     logger.info("booking changed", extra={"appointment_id": appointment_id, "action": data.action})
-    return {"appointment": appointment_view(updated, now), "manageToken": manage_token(updated)}
+    return {"appointment": appointment_view(updated, now), "manageToken": booking_tokens.for_appointment(updated)}

@@ -1,6 +1,7 @@
 """Signed self-service links of a booking: ``/api/booking/{token}``.
 
     token = booking_tokens.issue(appointment_id, expires_at)   # 'AQ3x…Q.k2f…w' (51 URL-safe characters)
+    token = booking_tokens.for_appointment(row)                # the manage link's token: valid until end + 30 days
     booking_tokens.verify(token)                               # -> appointment id, or None
 
 Format: ``base64url(version ‖ appointment uuid (16 bytes) ‖ expiry (uint32 epoch seconds, big-endian))``, a dot,
@@ -80,3 +81,11 @@ def verify(token: str, now: dt.datetime | None = None) -> str | None:
     if version != VERSION or expires <= now.timestamp():
         return None
     return str(uuid.UUID(bytes=raw_id))
+
+
+LINK_VALID_AFTER_END = dt.timedelta(days=30)
+
+
+def for_appointment(row: dict) -> str:
+    """The manage-link token of an appointment row (``id``, ``ends_at``), valid until 30 days after it ends."""
+    return issue(str(row["id"]), row["ends_at"] + LINK_VALID_AFTER_END)

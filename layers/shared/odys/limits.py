@@ -17,10 +17,13 @@ import datetime as dt
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from odys import clock, db, plans
+from odys import clock, db, messaging, plans
 from odys.errors import PlanLimitReached
 from odys.notifications import notify_professional
 from odys.store import appointments, clients
+
+
+_LIMIT_LABELS_PT = {"clients": "clientes", "appointments_per_month": "agendamentos do mês"}  # in the message
 
 
 def _refuse(professional: dict[str, Any], limit: Literal["clients", "appointments_per_month"], count: int,
@@ -28,12 +31,20 @@ def _refuse(professional: dict[str, Any], limit: Literal["clients", "appointment
     current = plans.effective_plan(professional["plan"], professional["trial_ends_at"])
     required = plans.plan_allowing(limit, count + 1)
     label = "clients" if limit == "clients" else "appointments this month"
+
+    def tell() -> None:  # once a month and limit: in-app and on WhatsApp (one transaction of its own)
+        with db.transaction():
+            first = notify_professional(
+                professional["id"], "plan_limit_reached", "Limite do plano atingido",
+                f"Seu plano {plans.PLANS[current].label} chegou ao limite de {label}. "
+                f"Faça upgrade para continuar recebendo agendamentos.",
+                dedupe_key=f"plan-limit:{professional['id']}:{limit}:{month_key}")
+            if first:
+                messaging.plan_limit_reached(professional, limit=_LIMIT_LABELS_PT[limit], plan=current,
+                                             month=month_key)
+
     # Written after the caller's transaction ends: the refusal rolls that transaction back, the notice stays.
-    db.after_transaction(lambda: notify_professional(
-        professional["id"], "plan_limit_reached", "Limite do plano atingido",
-        f"Seu plano {plans.PLANS[current].label} chegou ao limite de {label}. "
-        f"Faça upgrade para continuar recebendo agendamentos.",
-        dedupe_key=f"plan-limit:{professional['id']}:{limit}:{month_key}"))
+    db.after_transaction(tell)
     raise PlanLimitReached(label, current_plan=current, required_plan=required)
 
 

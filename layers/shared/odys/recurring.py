@@ -62,8 +62,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, model_validator
 
-from odys import agenda, clock, plans
-from odys.account import current
+from odys import agenda, caller, clock, messaging, plans
 from odys.appointment_views import Minutes, local_instant
 from odys.appointment_views import view as appointment_view
 from odys.errors import Conflict, NotFound, PlanLimitReached, ValidationFailed
@@ -289,7 +288,7 @@ def _log(event: str, schedule_id: str, outcome: Outcome) -> None:
 
 def list_all(user_id: str, query: ScheduleQuery, now: dt.datetime | None = None) -> dict[str, Any]:
     """Every series of the professional (active first); extends their horizons first."""
-    pid = str(current(user_id)["id"])
+    pid = str(caller.professional(user_id)["id"])
     extend_horizons(now or clock.now(), professional_id=pid)
     rows = store.list_views(pid, client_id=str(query.client_id) if query.client_id else None, active=query.active)
     return {"recurringSchedules": [view(r) for r in rows]}
@@ -301,7 +300,8 @@ def create(user_id: str, data: ScheduleCreate, now: dt.datetime | None = None) -
     outcome = Outcome()
     with agenda.for_user(user_id) as work:
         _require_feature(work.professional, now)
-        if clients_store.get(work.id, str(data.client_id)) is None:
+        client = clients_store.get(work.id, str(data.client_id))
+        if client is None:
             raise NotFound("client")
         until = horizon(now, work.timezone)
         schedule = store.insert(
@@ -311,6 +311,9 @@ def create(user_id: str, data: ScheduleCreate, now: dt.datetime | None = None) -
             price=data.price if data.price is not None else work.professional["session_price"])
         _materialise(work, schedule, local_today(now, work.timezone), until, now, outcome)
         store.update_fields(work.id, str(schedule["id"]), {"materialized_until": until})
+        first = appointments_store.series_upcoming(work.id, str(schedule["id"]), now)
+        if first:  # the client learns the rule and the first session
+            messaging.recurring_created(work.professional, client, schedule, first[0]["starts_at"])
     _log("recurring schedule created", str(schedule["id"]), outcome)
     return _result(work.id, str(schedule["id"]), outcome, now)
 

@@ -1,7 +1,7 @@
 """What Odys keeps, and for how long: the one place that purges data past its use.
 
     retention.purge(clock.now())
-    # -> {"idempotency_keys": 3, "stripe_events": 120, "notifications": 8}
+    # -> {"idempotency_keys": 3, "stripe_events": 120, "notifications": 8, "whatsapp_statuses": 0}
 
 Kept with their owner, deleted with it (foreign keys ``ON DELETE CASCADE``, see the migrations): everything about
 a professional goes with the account, everything about a client goes with the client — appointments, notes,
@@ -14,6 +14,8 @@ Kept for a while, then purged by :func:`purge` (the daily housekeeping job runs 
 - **Processed Stripe event ids**: :data:`STRIPE_EVENT_TTL` (Stripe retries a delivery for up to 3 days; the
   out-of-order guard is the professional's ``stripe_state_at``, not this table).
 - **Read in-app notifications**: :data:`READ_NOTIFICATION_TTL` after they were read.
+- **WhatsApp delivery statuses of no message of ours** (Meta's statuses of a message whose send never committed):
+  :data:`ORPHAN_STATUS_TTL` after they arrived; the others go with their message.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from odys.store import retention as store
 IDEMPOTENCY_KEY_TTL = dt.timedelta(hours=24)
 STRIPE_EVENT_TTL = dt.timedelta(days=30)
 READ_NOTIFICATION_TTL = dt.timedelta(days=90)
+ORPHAN_STATUS_TTL = dt.timedelta(days=7)  # Meta retries a webhook for up to 7 days
 
 
 def purge(now: dt.datetime) -> dict[str, int]:
@@ -33,4 +36,5 @@ def purge(now: dt.datetime) -> dict[str, int]:
         "idempotency_keys": store.delete_expired_idempotency_keys(now),
         "stripe_events": store.delete_stripe_events_before(now - STRIPE_EVENT_TTL),
         "notifications": store.delete_notifications_read_before(now - READ_NOTIFICATION_TTL),
+        "whatsapp_statuses": store.delete_orphan_statuses_before(now - ORPHAN_STATUS_TTL),
     }

@@ -10,7 +10,7 @@ from odys import db
 
 MANAGE_COLUMNS = """a.id, a.professional_id, a.client_id, a.starts_at, a.ends_at, a.status, a.payment_status,
     a.price, a.pix_txid, a.client_notes, p.slug, p.name AS professional_name, p.profession, p.timezone,
-    p.cancellation_notice_hours, p.pix_key, p.city, c.name AS client_name"""
+    p.cancellation_notice_hours, p.pix_key, p.city, c.name AS client_name, c.phone AS client_phone"""
 
 
 def busy_intervals(professional_id: str, since: int, until: int,

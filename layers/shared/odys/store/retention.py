@@ -17,3 +17,10 @@ def delete_stripe_events_before(cutoff: dt.datetime) -> int:
 
 def delete_notifications_read_before(cutoff: dt.datetime) -> int:
     return len(db.run("DELETE FROM notifications WHERE read_at < :cutoff RETURNING 1", cutoff=cutoff))
+
+
+def delete_orphan_statuses_before(cutoff: dt.datetime) -> int:
+    """Statuses that never found their message (no ``message_id``, no message with that wamid)."""
+    return len(db.run("DELETE FROM whatsapp_statuses s WHERE s.received_at < :cutoff AND s.message_id IS NULL "
+                      "AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.provider_message_id = s.provider_message_id) "
+                      "RETURNING 1", cutoff=cutoff))
