@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import os
 from typing import Any
 from zoneinfo import ZoneInfo
 
-os.environ.setdefault("BOOKING_TOKEN_SECRET", "test-booking-secret-0123456789-0123456789")
-
-from odys import db  # noqa: E402
+from odys import db
 
 UTC = dt.timezone.utc
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")

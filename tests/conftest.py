@@ -27,6 +27,7 @@ os.environ.update({
     "POWERTOOLS_METRICS_NAMESPACE": "Odys",
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "INFO",  # the production level (template.yaml)
+    "BOOKING_TOKEN_SECRET": "test-booking-secret-0123456789-0123456789",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",

@@ -33,7 +33,8 @@ PROFESSIONAL, PROFESSIONAL_NAME = "+5511987654321", "Dra. Demo Oliveira"  # devt
 WEEKDAYS = ("segunda-feira", "terça-feira", "quarta-feira", "quinta-feira", "sexta-feira", "sábado", "domingo")
 MONTHS = ("janeiro", "fevereiro", "março", "abril", "maio", "junho", "julho", "agosto", "setembro", "outubro",
           "novembro", "dezembro")
-STEP = 8.0  # seconds any asynchronous step (outbox -> SQS -> sender -> double) may take
+STEP = 45.0  # at most, for an asynchronous step (outbox -> SQS -> sender -> double); well under 1 s when warm,
+# but the first send of a fresh checkout starts the sender's worker process and compiles its modules on 2 loaded CPUs
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,6 @@ from moto import mock_aws
 from test_account import assert_problem
 from test_clients import insert_appointment, new_client, second_professional
 
-import booking_helpers  # noqa: F401 - sets BOOKING_TOKEN_SECRET (the manage link of a template)
 from odys import booking_tokens, db
 
 UTC = dt.timezone.utc

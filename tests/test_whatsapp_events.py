@@ -8,6 +8,7 @@ import datetime as dt
 from booking_helpers import SAO_PAULO, add_appointment, book
 from conftest import onboarding_body
 from test_account import assert_problem
+from test_outbox import drain
 
 from odys import booking_tokens, db
 from odys.message_templates import format_datetime, format_money
@@ -99,8 +100,8 @@ def test_the_professionals_changes_tell_the_client(api, open_mornings):
     assert api.patch(f"/api/appointments/{ids[1]}", token=token, json_body={"paymentStatus": "paid"}).status == 200
     assert api.patch(f"/api/appointments/{ids[2]}", token=token, json_body={"status": "no_show"}).status == 200
     assert api.patch(f"/api/appointments/{ids[3]}", token=token, json_body={"status": "completed"}).status == 200
-    assert [r["appointment_id"] for r in _queued("msgBookingCancelledByProfessional")] == [None]
     cancelled = _queued("msgBookingCancelledByProfessional")[0]
+    assert str(cancelled["appointment_id"]) == ids[0]  # bound: the sender checks it is still cancelled
     assert cancelled["params"]["booking_link"].endswith("/ana-psi")
     assert len(_queued("msgPaymentConfirmed")) == 1
     assert _queued("msgPaymentConfirmed")[0]["params"]["amount"] == "R$ 150,00"
@@ -158,3 +159,31 @@ def test_other_professionals_never_get_each_others_messages(api, open_mornings, 
     bruno = db.scalar("SELECT id FROM professionals WHERE slug = 'bruno-nutri'")
     assert [r["template"] for r in db.all("SELECT template FROM messages WHERE professional_id = :p", p=bruno)] == \
         ["msgWelcomeProfessional"]
+
+
+
+def test_each_change_is_told_even_back_to_an_earlier_time_or_a_second_cancellation(api, open_mornings):
+    token, found = open_mornings
+    aid = book(api, found[1]["startsAt"]).json["appointment"]["id"]
+    for target in (found[0], found[1]):  # there and back again
+        assert api.patch(f"/api/appointments/{aid}", token=token, json_body={"startsAt": target["startsAt"]}).status == 200
+    assert [r["params"]["date_time"] for r in _queued("msgBookingRescheduled")] == \
+        [_when(found[0]["startsAt"]), _when(found[1]["startsAt"])]
+    for status in ("cancelled", "confirmed", "cancelled"):  # cancelled by mistake, reinstated, cancelled for real
+        assert api.patch(f"/api/appointments/{aid}", token=token, json_body={"status": status}).status == 200
+    assert len(_queued("msgBookingCancelledByProfessional")) == 2
+
+
+def test_a_booking_rolled_back_after_its_messages_were_queued_sends_nothing(api, open_mornings, monkeypatch, sqs):
+    from odys import ratelimit
+
+    _, found = open_mornings
+
+    def fail(*_args, **_kwargs):  # the last step inside the booking's transaction, after the messages were queued
+        raise RuntimeError("the database went away before COMMIT")
+
+    monkeypatch.setattr(ratelimit, "record", fail)
+    before = len(_queued())
+    assert book(api, found[0]["startsAt"]).status == 500
+    assert len(_queued()) == before and db.scalar("SELECT count(*) FROM appointments") == 0
+    assert drain(sqs) == []

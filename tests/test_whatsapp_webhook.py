@@ -9,7 +9,9 @@ import copy
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +71,9 @@ def status(kind: str, wamid: str, *, callback: str | None = None, at: int = 1_80
     return document
 
 
+_written = itertools.count()
+
+
 def inbound(wa_id: str, *, text: str = "Oi!", wamid: str = "wamid.IN1", context: str | None = None,
             button: tuple[str, str] | None = None, user_id: str | None = None) -> dict[str, Any]:
     """pywa's text message (or reply, when ``context``), from ``wa_id``; ``button`` = (label, payload) makes it a
@@ -77,7 +82,8 @@ def inbound(wa_id: str, *, text: str = "Oi!", wamid: str = "wamid.IN1", context:
     value = document["entry"][0]["changes"][0]["value"]
     value["contacts"][0].update(wa_id=wa_id, user_id=user_id or f"BR.{wa_id}")
     item = value["messages"][0]
-    item.update({"from": wa_id, "id": wamid})
+    # written a moment ago, each message after the previous one (the fixture's own timestamp is from 2023)
+    item.update({"from": wa_id, "id": wamid, "timestamp": str(int(time.time()) - 10_000 + next(_written))})
     if context:
         item["context"]["id"] = context
     if button:
@@ -533,3 +539,65 @@ def test_reply_payloads_are_bound_short_and_under_their_own_hmac_domain():
     assert reply_payloads.verify(link, now) is None                                      # nor the reverse
     with pytest.raises(ValueError):
         reply_payloads.issue(message_id, appointment_id, "delete", now)
+
+
+# --- review findings: what must never happen --------------------------------------------------------------------
+
+def test_the_professional_quoting_their_own_notice_is_not_filed_as_the_clients_message(api, pro, double):
+    from odys import clock, db, outbox, sender
+
+    pid, bia = pro
+    notice = outbox.queue(professional_id=pid, template="msgNewBookingForProfessional", recipient="professional",
+                          to_phone="+5511987654321", client_id=bia,
+                          params={"professional_name": "Ana", "client_name": "Bia", "date_time": "amanhã às 10:00",
+                                  "client_phone": BIA})
+    assert sender.deliver(notice, clock.now()) == "sent"
+    wamid = db.scalar("SELECT provider_message_id FROM messages WHERE id = :id", id=notice)
+    for text in ("ok, obrigada", "PARAR"):
+        assert post(api, inbound("5511987654321", text=text, wamid=f"wamid.P{text[:2]}", context=wamid)).status == 200
+    assert received() == []  # Ana's number is no client of hers: dropped
+    assert db.one("SELECT wa_id, whatsapp_opted_out_at FROM clients WHERE id = :id", id=bia) == \
+        {"wa_id": None, "whatsapp_opted_out_at": None}
+
+
+def test_the_conversation_shows_only_messages_with_the_client(api, professional, pro, double):
+    from odys import clock, outbox, sender
+
+    token, _ = professional
+    pid, bia = pro
+    send(double, client_id=bia)
+    notice = outbox.queue(professional_id=pid, template="msgNewBookingForProfessional", recipient="professional",
+                          to_phone="+5511987654321", client_id=bia,
+                          params={"professional_name": "Ana", "client_name": "Bia", "date_time": "amanhã",
+                                  "client_phone": BIA})
+    sender.deliver(notice, clock.now())
+    seen = api.get("/api/messages", token=token, query={"clientId": bia}).json["messages"]
+    assert [m["template"] for m in seen] == [None]  # Olá! to Bia; not Ana's own notice about her
+
+
+def test_a_message_written_days_ago_does_not_open_the_window(api, professional, pro, double):
+    token, _ = professional
+    _, bia = pro
+    send(double, client_id=bia)
+    late = inbound("5511988887777", text="Oi, sumi", wamid="wamid.OLD")
+    late["entry"][0]["changes"][0]["value"]["messages"][0]["timestamp"] = str(int(time.time()) - 3 * 86400)
+    assert post(api, late).status == 200
+    conversation = api.get("/api/messages", token=token, query={"clientId": bia}).json
+    assert [m["body"] for m in conversation["messages"]] == ["Olá!", "Oi, sumi"]  # in the order they were written
+    assert conversation["window"]["open"] is False
+
+
+def test_a_database_outage_is_not_acknowledged_so_meta_delivers_again(api, pro, double, monkeypatch):
+    send(double, client_id=pro[1])
+    from odys import db
+    from odys.store import messages as store
+
+    def down(**_kwargs):
+        raise db.DatabaseUnavailable()
+
+    with monkeypatch.context() as patched:
+        patched.setattr(store, "insert_inbound", down)
+        result = post(api, inbound("5511988887777", text="Oi", wamid="wamid.DOWN"))
+    assert result.status == 503 and result.json["code"] == "database_unavailable"
+    assert post(api, inbound("5511988887777", text="Oi", wamid="wamid.DOWN")).status == 200
+    assert [m["body"] for m in received()] == ["Oi"]

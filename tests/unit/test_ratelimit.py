@@ -312,36 +312,6 @@ def test_require_room_refuses_at_the_first_full_limit_and_counts_nothing(
     assert rdb.keys("odys:rl:professional_bookings:*") == []  # the hourly one was only looked at
 
 
-def test_record_after_commit_counts_only_what_commits(
-    upstash: UpstashDouble, frozen: dict[str, float], monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture
-) -> None:
-    from odys import db
-
-    def remaining() -> tuple[int, int]:
-        return tuple(ratelimit.peek(name, "pro_4").remaining for name in ratelimit.PROFESSIONAL_BOOKINGS)
-
-    with db.transaction():
-        ratelimit.record_after_commit(ratelimit.PROFESSIONAL_BOOKINGS, "pro_4")
-        assert remaining() == (30, 100)  # not yet
-    assert remaining() == (29, 99)
-    with pytest.raises(RuntimeError), db.transaction():
-        ratelimit.record_after_commit(ratelimit.PROFESSIONAL_BOOKINGS, "pro_4")
-        raise RuntimeError("the booking failed")
-    assert remaining() == (29, 99)  # rolled back: nothing counted
-    ratelimit.record_after_commit(ratelimit.PROFESSIONAL_BOOKINGS, "pro_4")  # outside a transaction: at once
-    assert remaining() == (28, 98)
-
-    def broken(names: tuple[str, ...], identifier: str) -> list[ratelimit.Decision]:
-        raise RuntimeError("boom")
-
-    monkeypatch.setattr(ratelimit, "record", broken)
-    caplog.set_level(logging.ERROR, logger="odys")
-    with db.transaction():  # a failing count is logged and never changes the outcome
-        ratelimit.record_after_commit(ratelimit.PROFESSIONAL_BOOKINGS, "pro_4")
-    assert any("after-transaction action failed" in r.getMessage() for r in caplog.records)
-
-
 # --- middleware -------------------------------------------------------------------------------------------
 
 

@@ -243,8 +243,9 @@ def book(data: BookingIn, idempotency_key: str | None = None, now: dt.datetime |
         raise NotFound("professional", detail=f"No professional at /{data.slug}.")
     if key and (stored := _replay(professional_id, key, digest, data, now)):
         return stored
-    ratelimit.require_room(ratelimit.PROFESSIONAL_BOOKINGS, str(professional_id))  # 429 at the ceiling, counts nothing
     with agenda.for_professional(professional_id) as work:
+        # Under the professional's lock, so concurrent bookings see each other's count: 429 at the ceiling.
+        ratelimit.require_room(ratelimit.PROFESSIONAL_BOOKINGS, str(professional_id))
         if key and not store.idempotency_claim(professional_id, key, digest, now,
                                                now + retention.IDEMPOTENCY_KEY_TTL):
             stored = _replay(professional_id, key, digest, data, now)  # the twin request committed while we waited
@@ -258,7 +259,9 @@ def book(data: BookingIn, idempotency_key: str | None = None, now: dt.datetime |
         outcome = _booked(row, data, now)
         messaging.booking_created(work.professional, row["client"], row, manage_token=outcome.body["manageToken"],
                                   pix_code=(outcome.body.get("pix") or {}).get("payload"))
-        ratelimit.record_after_commit(ratelimit.PROFESSIONAL_BOOKINGS, str(professional_id))  # bookings made count
+        # Counted while still holding the lock: the booking is made (only the COMMIT is left), and the next booker
+        # waiting on the lock must see it. A COMMIT that then fails over-counts one: harmless for a ceiling.
+        ratelimit.record(ratelimit.PROFESSIONAL_BOOKINGS, str(professional_id))
     return outcome
 
 
@@ -346,7 +349,7 @@ def change_appointment(professional_id: str, appointment_id: str, data: BookingC
         if data.action == "cancel":
             notify_professional(work.id, "booking_cancelled", "Agendamento cancelado",
                                 f"{row['client_name']} cancelou {was}.", client_id=str(row["client_id"]))
-            messaging.cancelled_by_client(professional, client, row)
+            messaging.cancelled_by_client(professional, client, updated)
         else:
             messaging.rescheduled(professional, client, updated, old_starts_at=row["starts_at"],
                                   manage_token=booking_tokens.for_appointment(updated))

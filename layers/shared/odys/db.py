@@ -303,7 +303,7 @@ def transaction() -> Iterator[None]:
     try:
         _local.con.run("COMMIT")
     except (InterfaceError, OSError, DatabaseError) as error:
-        if _connection_lost(error):  # committed or not, we cannot know: no follow-up runs
+        if _connection_lost(error):  # committed or not, we cannot know: no after_commit follow-up runs
             close()
             _end(committed=None)
             raise DatabaseUnavailable() from None
@@ -318,11 +318,11 @@ def _refuse_if_broken() -> None:
 
 
 def _end(*, committed: bool | None) -> None:
-    """Leave the transaction and run its follow-ups (none when the outcome is unknown)."""
+    """Leave the transaction and run its follow-ups: an unknown outcome (the connection died during COMMIT) runs
+    those of :func:`after_transaction` (the transaction has ended either way), never those of :func:`after_commit`."""
     _local.depth = 0
     actions = _local.__dict__.pop("after", [])
-    if committed is not None:
-        _run_after(actions, committed=committed)
+    _run_after(actions, committed=bool(committed))
 
 
 def sqlstate(error: DatabaseError) -> tuple[str | None, str | None]:

@@ -26,6 +26,12 @@ def _plan_label(plan: str) -> str:
     return plans.PLANS[plan].label if plan in plans.PLANS else plan  # type: ignore[index]
 
 
+def _change(appointment: dict[str, Any]) -> str:
+    """What identifies one change of an appointment (its ``updated_at``): a dedupe key per change, so moving back
+    to an earlier time, or cancelling again after a reinstatement, is told again — and a retried request is not."""
+    return str(int(appointment["updated_at"].timestamp() * 1_000_000))
+
+
 def _when(professional: dict[str, Any], instant: dt.datetime) -> str:
     return format_datetime(instant, professional["timezone"], message_templates.DEFAULT_LOCALE)
 
@@ -73,10 +79,11 @@ def booking_created(professional: dict[str, Any], client: dict[str, Any], appoin
 
 
 def cancelled_by_client(professional: dict[str, Any], client: dict[str, Any], appointment: dict[str, Any]) -> None:
-    """Tell the professional the client cancelled (the appointment's own start, before the cancellation)."""
+    """Tell the professional the client cancelled ``appointment`` (the row as cancelled)."""
     _to_professional(professional, "msgBookingCancelledByClient",
                      {"client_name": client["name"], "date_time": _when(professional, appointment["starts_at"])},
-                     client_id=str(client["id"]), dedupe_key=f"msgBookingCancelledByClient:{appointment['id']}")
+                     appointment=appointment, client_id=str(client["id"]),
+                     dedupe_key=f"msgBookingCancelledByClient:{appointment['id']}:{_change(appointment)}")
 
 
 def cancelled_by_professional(professional: dict[str, Any], client: dict[str, Any],
@@ -85,8 +92,8 @@ def cancelled_by_professional(professional: dict[str, Any], client: dict[str, An
     _to_client(professional, client, "msgBookingCancelledByProfessional",
                {"date_time": _when(professional, appointment["starts_at"]),
                 "booking_link": links.booking_page(professional["slug"])},
-               dedupe_key=f"msgBookingCancelledByProfessional:{appointment['id']}:"
-                          f"{int(appointment['starts_at'].timestamp())}")
+               appointment=appointment,
+               dedupe_key=f"msgBookingCancelledByProfessional:{appointment['id']}:{_change(appointment)}")
 
 
 def rescheduled(professional: dict[str, Any], client: dict[str, Any], appointment: dict[str, Any], *,
@@ -96,28 +103,27 @@ def rescheduled(professional: dict[str, Any], client: dict[str, Any], appointmen
                {"old_date_time": _when(professional, old_starts_at),
                 "date_time": _when(professional, appointment["starts_at"]),
                 "manage_link": links.manage_link(manage_token)},
-               appointment=appointment,
-               dedupe_key=f"msgBookingRescheduled:{appointment['id']}:{int(appointment['starts_at'].timestamp())}")
+               appointment=appointment, dedupe_key=f"msgBookingRescheduled:{appointment['id']}:{_change(appointment)}")
 
 
 def payment_confirmed(professional: dict[str, Any], client: dict[str, Any], appointment: dict[str, Any]) -> None:
     _to_client(professional, client, "msgPaymentConfirmed",
                {"date_time": _when(professional, appointment["starts_at"]),
                 "amount": format_money(appointment["price"])},
-               dedupe_key=f"msgPaymentConfirmed:{appointment['id']}")
+               appointment=appointment, dedupe_key=f"msgPaymentConfirmed:{appointment['id']}")
 
 
 def no_show(professional: dict[str, Any], client: dict[str, Any], appointment: dict[str, Any]) -> None:
     _to_client(professional, client, "msgNoShowNotice",
                {"date_time": _when(professional, appointment["starts_at"]),
                 "booking_link": links.booking_page(professional["slug"])},
-               dedupe_key=f"msgNoShowNotice:{appointment['id']}")
+               appointment=appointment, dedupe_key=f"msgNoShowNotice:{appointment['id']}")
 
 
 def review_request(professional: dict[str, Any], client: dict[str, Any], appointment: dict[str, Any], *,
                    manage_token: str) -> None:
     _to_client(professional, client, "msgReviewRequest", {"review_link": links.review_link(manage_token)},
-               dedupe_key=f"msgReviewRequest:{appointment['id']}")
+               appointment=appointment, dedupe_key=f"msgReviewRequest:{appointment['id']}")
 
 
 def recurring_created(professional: dict[str, Any], client: dict[str, Any], schedule: dict[str, Any],

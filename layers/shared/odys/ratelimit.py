@@ -14,13 +14,12 @@ The six limits of SPEC "Rate limits (Upstash, 6)", and two ceilings on the publi
 
 The per-professional ceilings stop a handful of addresses from filling an agenda (or a free plan's monthly quota)
 with anonymous bookings; a solo practice's real clients stay far below them. They count **bookings made**, not
-attempts: :func:`require_room` only looks (:func:`peek`, nothing counted) before the booking is tried, and
-:func:`record_after_commit` counts one unit of each once the booking's transaction commits. So failed or refused
-attempts (wrong slot, 409, 422, 402) and idempotent replays cost nothing, and nobody can close a professional's
-page by sending invalid requests naming them. The price is a small over-shoot under concurrency: bookings in
-flight at once all pass the look before any of them is counted, so the ceiling can be exceeded by about the number
-of bookings racing for the professional at that moment (they still serialize on the professional's row lock, each
-needs a free slot, and a full window's counter is not raised further, so nothing carries over).
+attempts: under the professional's row lock (so concurrent bookings of one professional take turns),
+:func:`require_room` only looks (:func:`peek`, nothing counted) before the booking is tried, and :func:`record`
+counts one unit of each once the booking is made, still under the lock. So failed or refused attempts (wrong
+slot, 409, 422, 402) and idempotent replays cost nothing, nobody can close a professional's page by sending
+invalid requests naming them, and a burst of bookings cannot overshoot the ceiling (a COMMIT failing after the
+count over-counts one; an Upstash outage falls back to each instance's memory, as for every limit).
 
 Usage::
 
@@ -32,10 +31,10 @@ Usage::
     ratelimit.enforce("aichat", professional_id)              # raises RateLimited (429) when over
 
     ratelimit.peek("professional_bookings", professional_id)               # a Decision; counts nothing
-    ratelimit.require_room(PROFESSIONAL_BOOKINGS, professional_id)         # 429 if one has nothing left
-    with db.transaction():
+    with agenda.for_professional(professional_id):                         # the professional's lock
+        ratelimit.require_room(PROFESSIONAL_BOOKINGS, professional_id)     # 429 if one has nothing left
         ...                                                                # the booking
-        ratelimit.record_after_commit(PROFESSIONAL_BOOKINGS, professional_id)  # counted if it commits
+        ratelimit.record(PROFESSIONAL_BOOKINGS, professional_id)           # counted, once it is made
 
     app = APIGatewayHttpResolver()
     @app.post("/api/booking", middlewares=[ratelimit.middleware("booking")])      # by client IP
@@ -94,7 +93,6 @@ __all__ = [
     "middleware",
     "peek",
     "record",
-    "record_after_commit",
     "request_decision",
     "require_room",
     "reset_for_tests",
@@ -448,7 +446,7 @@ def _refused(decision: Decision) -> RateLimited:
 def require_room(names: tuple[str, ...], identifier: str) -> Decision:
     """:func:`peek` each limit of ``names`` in turn and raise :class:`~odys.errors.RateLimited` (429, with
     ``Retry-After`` and ``RateLimit-*``) for the first with nothing left. Counts nothing: pair it with
-    :func:`record_after_commit`. Returns the tightest decision.
+    :func:`record` once the thing limited is done. Returns the tightest decision.
 
     >>> require_room(PROFESSIONAL_BOOKINGS, professional_id).remaining  # doctest: +SKIP
     30
@@ -469,21 +467,6 @@ def record(names: tuple[str, ...], identifier: str) -> list[Decision]:
     [29, 99]
     """
     return [check(name, identifier) for name in names]
-
-
-def record_after_commit(names: tuple[str, ...], identifier: str) -> None:
-    """:func:`record` once the current database transaction commits (at once outside one); nothing on rollback.
-
-    Runs through :func:`odys.db.after_commit`: an error is logged and never changes the request's outcome (and an
-    Upstash failure is answered from memory anyway).
-
-    >>> with db.transaction():                                                    # doctest: +SKIP
-    ...     record_after_commit(PROFESSIONAL_BOOKINGS, professional_id)
-    """
-    from odys import db  # here, not at the top: importing this module stays cheap (no database driver)
-
-    names = tuple(names)
-    db.after_commit(lambda: record(names, identifier))
 
 
 def fallback_count() -> int:

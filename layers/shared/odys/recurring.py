@@ -44,7 +44,9 @@ How occurrences work:
     unpaid, rescheduled individually or not; one with a payment recorded is kept as it is, still in the series
     (the professional decides what becomes of it).
 
-  Then the new rule's missing dates are materialised up to the horizon, as above.
+  Then the new rule's missing dates are materialised up to the horizon, as above — only dates the *old* rule did
+  not already give: an occurrence the professional deleted, or a date skipped as taken, does not come back with an
+  unrelated change (a new price, say).
 - **DELETE** stops the series: it becomes inactive and ends today; its future pending/confirmed unpaid
   occurrences are deleted; everything else (history, payments) stays. The series remains listed, ``active:
   false``; deleting it again is a no-op.
@@ -194,10 +196,11 @@ def _price(work: agenda.Agenda, schedule: dict[str, Any]) -> int:
 
 
 def _materialise(work: agenda.Agenda, schedule: dict[str, Any], first_day: dt.date, last_day: dt.date,
-                 now: dt.datetime, outcome: Outcome) -> None:
+                 now: dt.datetime, outcome: Outcome, *, settled: frozenset[dt.date] = frozenset()) -> None:
     """Create the series' missing future occurrences of rule dates in [first_day, last_day]. A date the series
-    already has an occurrence for (any status, any time) is left alone."""
-    dates = rule_dates(schedule, first_day, last_day)
+    already has an occurrence for (any status, any time) is left alone, and so is a date in ``settled`` (one the
+    rule already gave before a change: an occurrence deleted by hand, or skipped, stays so)."""
+    dates = [day for day in rule_dates(schedule, first_day, last_day) if day not in settled]
     if not dates:
         return
     schedule_id = str(schedule["id"])
@@ -345,7 +348,10 @@ def update(user_id: str, schedule_id: str, data: ScheduleUpdate, now: dt.datetim
             new = store.update_fields(work.id, schedule_id, {**changes, "materialized_until": until})
             assert new is not None, "the series is locked"
             _follow(work, old, new, "price" in changes, now, outcome)
-            _materialise(work, new, local_today(now, work.timezone), until, now, outcome)
+            today = local_today(now, work.timezone)
+            done = old["materialized_until"] or old["starts_on"] - dt.timedelta(days=1)
+            settled = frozenset(rule_dates(old, today, done))  # dates the old rule already materialised
+            _materialise(work, new, today, until, now, outcome, settled=settled)
     _log("recurring schedule changed", schedule_id, outcome)
     return _result(work.id, schedule_id, outcome, now)
 

@@ -61,7 +61,7 @@ _STILL_TRUE: dict[str, frozenset[str]] = {
     "msgBookingCancelledByProfessional": frozenset({"cancelled"}),
     "msgNoShowNotice": frozenset({"no_show"}),
     "msgReviewRequest": frozenset({"completed"}),
-    "msgPaymentConfirmed": frozenset({"pending", "confirmed", "completed"}),
+    "msgPaymentConfirmed": frozenset({"pending", "confirmed", "completed", "no_show"}),
 }
 _BEFORE_START = frozenset({"msgReminder24h"})
 

@@ -16,7 +16,7 @@ and languages, not the recipient); the request's token and body never appear in 
 
 Configuration: ``WHATSAPP_GRAPH_URL`` (default ``https://graph.facebook.com``; anything else only in dev/test,
 where it points at ``devtools/whatsapp_double.py``), ``WHATSAPP_API_VERSION`` (``v24.0``),
-``WHATSAPP_PHONE_NUMBER_ID``, ``WHATSAPP_TIMEOUT_SECONDS`` (8: connect and each read), the secret
+``WHATSAPP_PHONE_NUMBER_ID``, ``WHATSAPP_TIMEOUT_SECONDS`` (5: connect and each read), the secret
 ``WHATSAPP_TOKEN``. Only the standard library is imported (``http.client``): a cold start pays a few ms for it.
 One keep-alive connection per process is reused while it was used in the last :data:`IDLE_SECONDS`, so a batch of
 sends pays one TLS handshake. A send is never replayed by this module (the API has no idempotency key: a replay
@@ -93,7 +93,7 @@ def _settings() -> tuple[urllib.parse.SplitResult, str, str, float]:
         raise config.ConfigurationError("WHATSAPP_PHONE_NUMBER_ID is not configured")
     version = config.env("WHATSAPP_API_VERSION", DEFAULT_VERSION) or DEFAULT_VERSION
     path = f"{origin.path}/{version}/{phone_number_id}/messages"
-    timeout = float(config.env("WHATSAPP_TIMEOUT_SECONDS", "8") or 8)
+    timeout = float(config.env("WHATSAPP_TIMEOUT_SECONDS", "5") or 5)
     return origin, path, config.secret("WHATSAPP_TOKEN") or "", timeout
 
 

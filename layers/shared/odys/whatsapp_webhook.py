@@ -20,7 +20,7 @@ id comes back as ``biz_opaque_callback_data``) waits there: the sender applies i
 (``context.id``), else the latest message sent to that person, the person being every client whose stored
 ``wa_id``, Meta's ``user_id``, or phone (with and without the Brazilian 9th digit) matches the sender. It is stored
 ``received``, the client's WhatsApp ids are kept, and the professional is notified in-app. A sender who matches no
-client is dropped (logged by a hash). "PARAR" / "SAIR" / "STOP" opts the person out of automatic messages.
+client is dropped (logged without anything about who). "PARAR" / "SAIR" / "STOP" opts the person out of automatic messages.
 
 **Quick replies** (``button`` messages carrying a :mod:`odys.reply_payloads` payload, bound to the message that
 carried the button and its appointment): used once (``quick_reply_uses``), then confirm (pending → confirmed),
@@ -153,6 +153,8 @@ def process(raw: bytes, now: dt.datetime | None = None) -> dict[str, int]:
             logger.exception("whatsapp webhook item failed", extra={"kind": kind})
             counts["ignored"] += 1
             continue
+        except ServiceUnavailable:  # our database is down or busy: not acknowledged, so Meta delivers it again
+            raise
         except Problem as problem:  # e.g. the professional was deleted meanwhile
             logger.warning("whatsapp webhook item ignored", extra={"kind": kind, "reason": problem.code})
             counts["ignored"] += 1
@@ -227,11 +229,6 @@ def _status(item: dict[str, Any], now: dt.datetime) -> str:
 class Sender:
     wa_id: str | None
     user_id: str | None
-
-    @property
-    def hashed(self) -> str:
-        """What logs say about the sender: a short hash, never the number."""
-        return hashlib.sha256(f"{self.wa_id}|{self.user_id}".encode()).hexdigest()[:12]
 
 
 def phone_variants(wa_id: str) -> list[str]:
@@ -331,13 +328,14 @@ def _message(item: dict[str, Any], value: dict[str, Any], now: dt.datetime) -> s
         conversation = _conversation(latest) if latest else Conversation(candidates[0]["professional_id"],
                                                                          candidates[0]["id"], "pt-BR")
     if conversation is None:
-        logger.info("whatsapp message from an unknown sender dropped", extra={"sender": sender.hashed})
+        logger.info("whatsapp message from an unknown sender dropped")  # nothing about who: a hash of a phone is one
         return "unmatched"
 
     with agenda.for_professional(conversation.professional_id) as work:  # quick replies change the agenda
         if store.insert_inbound(professional_id=conversation.professional_id, client_id=conversation.client_id,
                                 wamid=wamid, body=_clean(body) or "[empty]", wa_id=sender.wa_id,
-                                context_id=context_id, received_at=now) is None:
+                                context_id=context_id, received_at=min(_instant(item.get("timestamp"), now), now)
+                                ) is None:
             return "duplicate"
         person = list(dict.fromkeys([conversation.client_id, *candidate_ids]))
         store.remember_whatsapp_ids(person, wa_id=sender.wa_id, wa_user_id=sender.user_id)

@@ -92,6 +92,7 @@ def conversation_page(professional_id: str, client_id: str, *, limit: int,
         keyset = " AND (created_at, id) < (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid))"
         params.update(after_at=after[0], after_id=after[1])
     return db.all(f"SELECT {CONVERSATION_COLUMNS} FROM messages WHERE professional_id = :pid AND client_id = :cid"
+                  f" AND recipient IS DISTINCT FROM 'professional'"  # not the professional's own notices about them
                   f"{keyset} ORDER BY created_at DESC, id DESC LIMIT :limit", **params)
 
 
@@ -269,21 +270,22 @@ REPLY_COLUMNS = "id::text, professional_id::text, client_id::text, appointment_i
 
 
 def outbound_by_provider_id(wamid: str) -> dict[str, Any] | None:
-    """The outbound client message Meta knows as ``wamid`` (what an inbound ``context.id`` quotes)."""
+    """The outbound client message Meta knows as ``wamid`` (what an inbound ``context.id`` quotes). A notice sent
+    to the professional about a client is not one: their reply is not the client's."""
     return db.one(f"SELECT {REPLY_COLUMNS} FROM messages WHERE provider_message_id = :wamid "
-                  "AND direction = 'outbound' AND client_id IS NOT NULL", wamid=wamid)
+                  "AND direction = 'outbound' AND recipient = 'client'", wamid=wamid)
 
 
 def outbound_message(message_id: str) -> dict[str, Any] | None:
     """One outbound client message by our id (the message a quick-reply payload names)."""
     return db.one(f"SELECT {REPLY_COLUMNS} FROM messages WHERE id = CAST(:id AS uuid) AND direction = 'outbound' "
-                  "AND client_id IS NOT NULL", id=message_id)
+                  "AND recipient = 'client'", id=message_id)
 
 
 def latest_outbound_to(client_ids: list[str]) -> dict[str, Any] | None:
     """The latest message that went out to any of these clients (the conversation an unquoted reply answers)."""
     return db.one(f"SELECT {REPLY_COLUMNS} FROM messages WHERE client_id = ANY(CAST(:ids AS uuid[])) "
-                  "AND direction = 'outbound' AND status NOT IN ('queued', 'skipped') "
+                  "AND direction = 'outbound' AND recipient = 'client' AND status NOT IN ('queued', 'skipped') "
                   "ORDER BY created_at DESC, id DESC LIMIT 1", ids=client_ids)
 
 
