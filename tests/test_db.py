@@ -237,3 +237,14 @@ def test_a_row_locked_elsewhere_answers_503_database_busy_not_500(api, professio
         holder.close()
     assert db.scalar("SELECT name FROM professionals") == "Ana Souza"
     assert api.patch("/api/account", token=token, json_body={"name": "Outro Nome"}).status == 200
+
+
+def test_a_commit_whose_outcome_is_unknown_runs_after_transaction_follow_ups_only():
+    seen: list[str] = []
+    with pytest.raises(DatabaseUnavailable):
+        with db.transaction():
+            db.after_commit(lambda: seen.append("after_commit"))
+            db.after_transaction(lambda: seen.append("after_transaction"))
+            db.run(INSERT_PROFESSIONAL, slug="unknown")
+            _terminate_our_backend()  # noticed only by the COMMIT: committed or not, nobody can tell
+    assert seen == ["after_transaction"]  # e.g. the outbox forgets this transaction's ids; no enqueue happens

@@ -232,6 +232,17 @@ def test_thirty_bookings_made_in_an_hour_close_the_page_until_the_window_moves(
     assert _book(api, slots[30]).status == 201
 
 
+def test_a_burst_of_concurrent_bookings_cannot_pass_the_ceiling(api, open_days, ceiling_clock):
+    slots = open_days
+    calls = [functools.partial(api.post, "/api/booking", source_ip=f"198.18.7.{i + 1}",  # distinct IPs and phones,
+                               json_body=booking_body(slots[i], phone=f"+551197000{i:04d}"))  # chosen here
+             for i in range(36)]
+    burst = concurrently(calls, timeout=120)
+    statuses = sorted(getattr(r, "status", 0) for r in burst)
+    assert statuses.count(201) == 30 and statuses.count(429) == 6, statuses  # checked and counted under the lock
+    assert db.scalar("SELECT count(*) FROM appointments") == 30
+
+
 def test_idempotent_replays_and_concurrent_twins_do_not_count(api, open_days, ceiling_clock):
     slots = open_days
     twins = concurrently([functools.partial(api.post, "/api/booking", headers={"Idempotency-Key": "twin-key"},

@@ -420,3 +420,20 @@ def test_occurrence_calendar_is_pure_and_dst_safe():
     # a wall-clock time inside the gap lands after it (02:30 -> 03:30 EDT)
     gap = recurring.local_instant(dates[1], dt.time(2, 30), "America/New_York")
     assert gap.astimezone(NEW_YORK).strftime("%H:%M") == "03:30"
+
+
+def test_a_change_brings_back_neither_a_deleted_occurrence_nor_a_skipped_date(api, ny, frozen):
+    token, _, client = ny
+    other = new_client(api, token, "Maria", "+5521977770001")
+    blocker = api.post("/api/appointments", token=token, json_body={
+        "clientId": other["id"], "startsAt": "2026-11-09T15:20:00Z", "durationMinutes": 30})
+    assert blocker.status == 201
+    body = created_series(api, token, client["id"])  # 2026-11-09 skipped: taken
+    assert api.delete(f"/api/appointments/{body['appointments'][2]['id']}", token=token).status == 204
+    assert api.patch(f"/api/appointments/{blocker.json['id']}", token=token,
+                     json_body={"status": "cancelled"}).status == 200  # the skipped date is free now
+    before = [r["occurrence_date"] for r in occurrences(body["id"])]
+    assert len(before) == 6
+    changed = api.patch(f"/api/recurring-schedules/{body['id']}", token=token, json_body={"price": 9000})
+    assert changed.status == 200, changed.body
+    assert [r["occurrence_date"] for r in occurrences(body["id"])] == before  # nothing came back
