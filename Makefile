@@ -1,5 +1,5 @@
 # Odys — the two commands: `make dev` (the whole API on http://127.0.0.1:3000) and `make test` (the full suite).
-.PHONY: dev test bootstrap validate build deploy bench clean
+.PHONY: dev test invoke bootstrap validate build deploy bench clean
 
 SAM_VENV := .odys/sam-venv
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
@@ -13,6 +13,11 @@ dev: bootstrap
 
 test: bootstrap
 	.venv/bin/python -m pytest -q $(PYTEST_ARGS)
+
+# Runs one non-HTTP function (cron_reminders, cron_watchdog, cron_housekeeping, whatsapp_sender, whatsapp_sweep,
+# migrate) once against the running `make dev`, with its real event for now (or EVENT=path.json); prints the result.
+invoke:
+	.venv/bin/python -m devtools.invoke "$(FN)" "$(EVENT)"
 
 $(SAM_VENV)/bin/sam:
 	python3.11 -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install -q aws-sam-cli

@@ -77,8 +77,8 @@ class LocalQueue:
 
     def environment(self) -> dict[str, str]:
         """What the functions need to send to this queue (boto3 reads AWS_ENDPOINT_URL_SQS itself)."""
-        return {"WHATSAPP_QUEUE_URL": self.url, "AWS_ENDPOINT_URL_SQS": self.endpoint, "AWS_DEFAULT_REGION": REGION,
-                **CREDENTIALS}
+        return {"WHATSAPP_QUEUE_URL": self.url, "WHATSAPP_DLQ_URL": self.dlq_url,  # the watchdog reads its depth
+                "AWS_ENDPOINT_URL_SQS": self.endpoint, "AWS_DEFAULT_REGION": REGION, **CREDENTIALS}
 
     def stop(self) -> None:
         if self._server is not None:

@@ -230,6 +230,18 @@ def _start_local_queue(httpd: DevHTTPServer, stops: list) -> str:
     return f"queue {local.url} (moto, DLQ after 5 receives) -> whatsapp_sender (batches of {batch_size})"
 
 
+def _start_dev_crons(httpd: DevHTTPServer, stops: list) -> str:
+    """``ODYS_DEV_CRONS=1``: the daily crons at their template.yaml times, in worker processes like Lambda."""
+    from devtools.invoke import DevCrons
+
+    def run(name: str, timeout: float, event: dict[str, Any]) -> Any:
+        return httpd.workers.invoke(lambdas.Route("SCHEDULE", "", name, lambdas._pattern(""), timeout), event)
+
+    crons = DevCrons(run).start()
+    stops.append(crons.stop)
+    return f"on: {crons.describe()}"
+
+
 def main() -> None:
     _configure_environment()
     from devtools import seed
@@ -293,6 +305,13 @@ def main() -> None:
         applied = migrate.apply_pending()
         demo = seed.seed_demo()
         db.close()  # the workers have their own connections
+        from devtools import invoke  # `make invoke` reads what it needs of this server from the state file
+
+        crons = "off (ODYS_DEV_CRONS=1 runs them at their times; `make invoke FN=<function>` runs one now)"
+        if os.environ.get("ODYS_DEV_CRONS") == "1":
+            crons = _start_dev_crons(httpd, stops)
+        state_file = invoke.write_state(port)
+        stops.append(invoke.remove_state)
         token = mint_token(seed.DEMO_USER_ID, secret=os.environ["SUPABASE_JWT_SECRET"], expires_in=7 * 24 * 3600,
                            email="demo@odys.local")
         functions = sorted({r.function for r in httpd.routes})
@@ -302,6 +321,8 @@ Odys dev server: http://127.0.0.1:{port}
   rate limits via Upstash REST at {os.environ['UPSTASH_REDIS_REST_URL']}
   whatsapp   {whatsapp}
   functions  {', '.join(functions)} ({len(httpd.routes)} routes from template.yaml; each request in a worker process)
+  crons      {crons}
+  invoke     make invoke FN=<function> [EVENT=path.json] (reads {state_file}, removed on stop)
   demo professional: {demo['name']} (/{demo['slug']})
 
 Token for the demo professional (valid 7 days):

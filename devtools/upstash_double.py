@@ -192,7 +192,7 @@ class UpstashDouble:
         self._token = token
         self._pool = redis.ConnectionPool.from_url(redis_url)
         self._stopping.clear()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server = _Server((host, port), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, name="upstash-double", daemon=True)
         self._thread.start()
 
@@ -271,6 +271,13 @@ class UpstashDouble:
             return 500, {"error": f"ERR redis unavailable: {exc}"}
         finally:
             self._pool.release(conn)
+
+
+class _Server(ThreadingHTTPServer):
+    """Like Upstash, takes a burst of connections: the standard backlog of 5 resets the sixth concurrent client, and
+    a reset sends that caller's rate limits to its in-memory fallback (the concurrency tests saw it)."""
+
+    request_queue_size = 128
 
 
 def _handler_for(double: UpstashDouble) -> type[BaseHTTPRequestHandler]:

@@ -9,6 +9,14 @@
     double.fail_next(http_status=502, times=3)     # a gateway error without a Graph body, three times
     double.wa_ids["5531987654321"] = "553187654321"  # WhatsApp knows this number without the 9th digit
     double.next_wamids.append("wamid.TEST1")       # the next accepted send gets this wamid
+    double.set_token(valid=False)                  # every call with the token answers 190; debug_token says so
+    double.set_token(expires_in_days=3)            # valid, expiring in 3 days (default: never expires)
+    double.health = "BLOCKED"                      # GET /{version}/{phone_number_id}?fields=health_status
+
+The watchdog's reads: ``GET /{version}/debug_token?input_token=…`` answers ``{"data": {"is_valid", "scopes",
+"expires_at" (0: never), "type": "SYSTEM_USER", …}}`` (``is_valid: false`` with its ``error`` for an input token
+that is not ours; error 190 when the bearer token is invalid), ``GET /{version}/{phone_number_id}?fields=
+health_status`` answers ``{"health_status": {"can_send_message", "entities": [...]}, "id"}``.
 
 It speaks Meta's wire format: ``Authorization: Bearer <token>`` (anything else → 401 with error 190), a JSON body
 with ``messaging_product: "whatsapp"``, ``to`` (digits) and ``type`` ``template`` (``template.name``,
@@ -91,6 +99,10 @@ ERRORS: dict[int, tuple[int, str, str]] = {
     132018: (400, "(#132018) There was an issue with the parameters in your template.",
              "Param text cannot have new-line/tab characters or more than 4 consecutive spaces"),
 }
+
+
+SCOPES = ("whatsapp_business_management", "whatsapp_business_messaging")
+"""What a system user's token for the Cloud API carries."""
 
 
 def error_body(code: int, *, message: str | None = None, details: str | None = None) -> dict[str, Any]:
@@ -199,6 +211,8 @@ class WhatsAppDouble(HttpDouble):
         self.sent: list[Sent] = []
         self._failures: list[_Failure] = []
         self._lock = threading.RLock()
+        self.set_token()
+        self.health = "AVAILABLE"
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
@@ -213,6 +227,8 @@ class WhatsAppDouble(HttpDouble):
             self._failures.clear()
             self.wa_ids.clear()
             self.next_wamids.clear()
+            self.set_token()
+            self.health = "AVAILABLE"
 
     # -- scripting ---------------------------------------------------------------------------------------------
 
@@ -226,6 +242,14 @@ class WhatsAppDouble(HttpDouble):
         status = http_status or http_status_for(code)  # type: ignore[arg-type]
         with self._lock:
             self._failures.extend(_Failure(code, status, message, delay) for _ in range(times))
+
+    def set_token(self, *, valid: bool = True, expires_in_days: float | None = None,
+                  scopes: list[str] | None = None) -> None:
+        """The token's state: invalid (every call answers 190), expiring in ``expires_in_days`` (default never),
+        with ``scopes`` (default: WhatsApp messaging and management)."""
+        self.token_valid = valid
+        self.token_expires_at = 0 if expires_in_days is None else int(time.time() + expires_in_days * 86400)
+        self.token_scopes = list(scopes if scopes is not None else SCOPES)
 
     def messages(self, to: str | None = None) -> list[dict[str, Any]]:
         """Accepted sends as JSON-ready dicts (what ``GET /_double/messages`` answers), only those to ``to`` if
@@ -333,7 +357,8 @@ class WhatsAppDouble(HttpDouble):
 
     # -- the API -----------------------------------------------------------------------------------------------
 
-    def api(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> tuple[int, Any]:
+    def api(self, method: str, path: str, headers: dict[str, str], raw: bytes,
+            query: str = "") -> tuple[int, Any]:
         """One Graph call: (status, JSON body or text). Records it."""
         try:
             body: Any = json.loads(raw) if raw else None
@@ -342,9 +367,52 @@ class WhatsAppDouble(HttpDouble):
         record = Recorded(method, path, headers, body)
         with self._lock:
             self.requests.append(record)
-        status, response = self._answer(method, path, headers, body, raw)
+        if method == "GET":
+            status, response = self._read(path, headers, parse_qs(query))
+        else:
+            status, response = self._answer(method, path, headers, body, raw)
         record.status, record.response = status, copy.deepcopy(response)
         return status, response
+
+    def _bearer_error(self, headers: dict[str, str]) -> dict[str, Any] | None:
+        scheme, _, token = (headers.get("authorization") or "").partition(" ")
+        if scheme.lower() != "bearer" or token != self.token:
+            return error_body(190, message="Invalid OAuth access token - Cannot parse access token")
+        if not self.token_valid:
+            return error_body(190)  # "Error validating access token: Session has expired …"
+        return None
+
+    def _read(self, path: str, headers: dict[str, str], query: dict[str, list[str]]) -> tuple[int, Any]:
+        """The watchdog's GETs: debug_token and the number's health_status."""
+        parts = [p for p in path.split("/") if p]
+        problem = self._bearer_error(headers)
+        if problem:
+            return 401, problem
+        if len(parts) == 2 and parts[1] == "debug_token":
+            input_token = (query.get("input_token") or [""])[0]
+            data: dict[str, Any] = {"app_id": "1234567890", "type": "SYSTEM_USER", "application": "Odys",
+                                    "data_access_expires_at": 0, "expires_at": self.token_expires_at,
+                                    "is_valid": input_token == self.token, "issued_at": 1700000000,
+                                    "scopes": list(self.token_scopes), "user_id": "122100000000000000",
+                                    "granular_scopes": [{"scope": s, "target_ids": [self.business_account_id]}
+                                                        for s in self.token_scopes]}
+            if input_token != self.token:
+                data.update(scopes=[], granular_scopes=[], error={
+                    "code": 190, "message": "Invalid OAuth access token - Cannot parse access token", "subcode": 0})
+            return 200, {"data": data}
+        if len(parts) == 2 and parts[1] == self.phone_number_id and "health_status" in (query.get("fields") or [""])[0]:
+            entity = {"entity_type": "PHONE_NUMBER", "id": self.phone_number_id, "can_send_message": self.health}
+            if self.health != "AVAILABLE":
+                entity["errors"] = [{"error_code": 141006, "error_description": "The number's messaging is "
+                                     f"{self.health.lower()}.", "possible_solution": "See WhatsApp Manager."}]
+            entities = [entity] + [{"entity_type": kind, "id": ident, "can_send_message": "AVAILABLE"}
+                                   for kind, ident in (("WABA", self.business_account_id),
+                                                       ("BUSINESS", "102290129340399"), ("APP", "1234567890"))]
+            return 200, {"health_status": {"can_send_message": self.health, "entities": entities},
+                         "id": self.phone_number_id}
+        return 400, error_body(100, message=f"Unsupported get request. Object with ID '{'/'.join(parts[1:])}' does "
+                                            "not exist, cannot be loaded due to missing permissions, or does not "
+                                            "support this operation.")
 
     def _answer(self, method: str, path: str, headers: dict[str, str], body: Any,
                 raw: bytes) -> tuple[int, Any]:
@@ -352,9 +420,9 @@ class WhatsAppDouble(HttpDouble):
         if len(parts) != 3 or not parts[0].startswith("v") or parts[2] != "messages" or method != "POST":
             return 400, {"error": {"message": f"Unknown path components: /{'/'.join(parts[1:])}",
                                    "type": "OAuthException", "code": 2500, "fbtrace_id": "A" + secrets.token_hex(8)}}
-        scheme, _, token = (headers.get("authorization") or "").partition(" ")
-        if scheme.lower() != "bearer" or token != self.token:
-            return 401, error_body(190, message="Invalid OAuth access token - Cannot parse access token")
+        problem = self._bearer_error(headers)
+        if problem:
+            return 401, problem
         if parts[1] != self.phone_number_id:
             return 400, error_body(100, message=f"Unsupported post request. Object with ID '{parts[1]}' does not "
                                                 "exist, cannot be loaded due to missing permissions, or does not "
@@ -431,6 +499,8 @@ HELP = """WhatsApp Cloud API double: it accepts POST /{version}/{phone_number_id
 GET  /_double/messages[?to=+5511988887777]   what was sent (newest last): wamid, to, template, params, text
 POST /_double/fail {"code": 131056, "times"?: 1, "httpStatus"?: 502}   the next sends answer Meta's error
 POST /_double/reset                          forget everything
+POST /_double/token {"valid"?: false, "expiresInDays"?: 3, "scopes"?: [...]}   the token's state (debug_token)
+POST /_double/health {"status": "AVAILABLE" | "LIMITED" | "BLOCKED"}        the number's health_status
 
 Play the client (signed webhooks posted to the dev server's /api/whatsapp/webhook); name the message by
 "wamid", or "to" for the latest sent to that number:
@@ -505,7 +575,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_double" or path.startswith("/_double/"):
             return self._control(path, raw)
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, body = self.double.api(self.command, path, headers, raw)
+        status, body = self.double.api(self.command, path, headers, raw, query=urlsplit(self.path).query)
         self._send(status, body)
 
     def _control(self, path: str, raw: bytes) -> None:
@@ -522,6 +592,23 @@ class _Handler(BaseHTTPRequestHandler):
             return self._client(path.removeprefix("/_double/client/"), raw)
         if path == "/_double/reset" and self.command == "POST":
             double.reset()
+            return self._send(200, {"ok": True})
+        if path == "/_double/token" and self.command == "POST":
+            try:
+                spec = json.loads(raw or b"{}")
+                double.set_token(valid=spec.get("valid", True) is not False, expires_in_days=spec.get("expiresInDays"),
+                                 scopes=spec.get("scopes"))
+            except (ValueError, TypeError, AttributeError) as exc:
+                return self._send(400, {"error": str(exc)})
+            return self._send(200, {"ok": True})
+        if path == "/_double/health" and self.command == "POST":
+            try:
+                status = json.loads(raw or b"{}").get("status")
+            except (ValueError, AttributeError) as exc:
+                return self._send(400, {"error": str(exc)})
+            if status not in ("AVAILABLE", "LIMITED", "BLOCKED"):
+                return self._send(400, {"error": "status is AVAILABLE, LIMITED or BLOCKED"})
+            double.health = status
             return self._send(200, {"ok": True})
         if path == "/_double/fail" and self.command == "POST":
             try:

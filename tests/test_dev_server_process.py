@@ -33,7 +33,9 @@ def dev_environment(**extra: str) -> dict[str, str]:
     """A shell's environment, not the test run's (no DATABASE_URL, Upstash or test secrets)."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")}
     return {**keep, "PORT": str(free_port()), "ODYS_DEV_PG_PORT": str(free_port()),
-            "POWERTOOLS_LOG_LEVEL": "WARNING", **extra}
+            "POWERTOOLS_LOG_LEVEL": "WARNING",  # the state file for `make invoke`: not the checkout's .odys/dev.json
+            "ODYS_DEV_STATE": str(Path(tempfile.gettempdir()) / f"odys-test-dev-{os.getpid()}-{free_port()}.json"),
+            **extra}
 
 
 class DevProcess:

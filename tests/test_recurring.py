@@ -12,6 +12,7 @@ from conftest import onboarding_body
 from test_account import assert_problem
 from test_clients import insert_appointment, new_client, second_professional
 
+from devtools import lambdas
 from odys import clock, db, recurring
 from odys.log import logger
 
@@ -301,13 +302,17 @@ def test_extending_the_horizon_twice_creates_no_duplicates(api, ny, frozen):
     assert db.scalar("SELECT materialized_until FROM recurring_schedules") == dt.date(2026, 12, 22)
     assert occurrences(body["id"])[-1]["starts_at"] == dt.datetime(2026, 12, 21, 15, tzinfo=UTC)
 
-    frozen["now"] = dt.datetime(2026, 11, 3, 12, tzinfo=UTC)   # the list routes extend lazily
+    frozen["now"] = dt.datetime(2026, 11, 3, 12, tzinfo=UTC)   # the GET routes read only
     listed = api.get("/api/recurring-schedules", token=token)
     assert listed.status == 200, listed.body
-    assert listed.json["recurringSchedules"][0]["materializedUntil"] == "2026-12-29"
+    assert listed.json["recurringSchedules"][0]["materializedUntil"] == "2026-12-22"
     assert api.get("/api/appointments", token=token).status == 200
-    assert api.get("/api/recurring-schedules", token=token).status == 200
-    recurring.extend_horizons(frozen["now"])
+    assert len(occurrences(body["id"])) == 9
+    done = lambdas.invoke("cron_housekeeping", {"scheduledTime": "2026-11-03T10:30:00Z"})   # the daily job
+    assert done["recurring"] == {"schedules": 1, "created": 1, "skipped": 0, "failed": 0}
+    assert lambdas.invoke("cron_housekeeping", {"scheduledTime": "2026-11-03T10:30:00Z"})["recurring"]["created"] == 0
+    assert api.get("/api/recurring-schedules", token=token).json["recurringSchedules"][0]["materializedUntil"] == (
+        "2026-12-29")
     rows = occurrences(body["id"])
     assert len(rows) == 10 and len({r["starts_at"] for r in rows}) == 10
     assert rows[-1]["starts_at"] == dt.datetime(2026, 12, 28, 15, tzinfo=UTC)

@@ -29,7 +29,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainValidator, model_validator
 
-from odys import agenda, booking_tokens, caller, clock, messaging, pagination, plans, recurring
+from odys import agenda, booking_tokens, caller, clock, messaging, pagination, plans
 from odys.appointment_views import MAX_DURATION_MINUTES, Minutes, local_instant, view
 from odys.errors import Conflict, NotFound, ValidationFailed
 from odys.fields import ApiModel, Cents, Instant, reject_nulls
@@ -165,15 +165,13 @@ def _next_cursor(rows: list[dict[str, Any]], more: bool) -> str | None:
     return pagination.keyset_cursor("appointments", last["starts_at"], last["id"])
 
 
-def list_page(user_id: str, query: AppointmentQuery, now: dt.datetime | None = None) -> dict[str, Any]:
+def list_page(user_id: str, query: AppointmentQuery) -> dict[str, Any]:
     """A page of the professional's appointments in start order, filtered by range, status and client.
 
-    Extends the horizon of the professional's recurring series first (``recurring.extend_horizons``), so an
-    agenda opened weeks later already shows the coming occurrences.
+    Reads only: the recurring series' horizons move in the daily housekeeping (``odys.housekeeping``).
     """
     professional = caller.professional(user_id)
     pid = str(professional["id"])
-    recurring.extend_horizons(now or clock.now(), professional_id=pid)
     starts_from, starts_before = _range(query, professional["timezone"])
     rows = store.page_for_professional(
         pid, limit=query.limit + 1, starts_from=starts_from, starts_before=starts_before, statuses=query.status,

@@ -5,10 +5,12 @@
     links.review_link(token)      # "https://app.odys.com.br/b/<token>/review"
     links.booking_page("marta")   # "https://app.odys.com.br/marta"              (the professional's booking page)
     links.billing_page()          # "https://app.odys.com.br/dashboard/billing"
+    links.agenda_day(date)        # "https://app.odys.com.br/dashboard/agenda?date=2026-12-01" (one day's agenda)
 """
 
 from __future__ import annotations
 
+from datetime import date
 from urllib.parse import quote
 
 from odys import config
@@ -32,3 +34,7 @@ def booking_page(slug: str) -> str:
 
 def billing_page() -> str:
     return f"{_base()}/dashboard/billing"
+
+
+def agenda_day(day: date) -> str:
+    return f"{_base()}/dashboard/agenda?date={day.isoformat()}"

@@ -2,6 +2,7 @@
 
     from odys import queue
     sent = queue.send_ids(["7f0c…", "9a1b…"])   # -> the ids SQS accepted (SendMessageBatch, 10 per call)
+    queue.depth(dlq_url)                        # -> 3 (ApproximateNumberOfMessages of any queue, e.g. the DLQ)
 
 Each SQS message body is ``{"messageId": "<messages.id>"}``: the row is the truth, the SQS message only wakes
 the sender. ``WHATSAPP_QUEUE_URL`` names the queue (template.yaml: ``!Ref WhatsAppQueue``); locally
@@ -14,12 +15,13 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from odys import config
 
 BATCH = 10  # SendMessageBatch's limit
+MAX_DELAY = 900  # SQS DelaySeconds' limit
 
 _client: Any = None
 _client_lock = threading.Lock()
@@ -61,8 +63,10 @@ def body(message_id: str) -> str:
     return json.dumps({"messageId": message_id}, separators=(",", ":"))
 
 
-def send_ids(ids: Iterable[str]) -> list[str]:
+def send_ids(ids: Iterable[str], delays: Mapping[str, int] | None = None) -> list[str]:
     """Send one SQS message per id; returns the ids SQS accepted (a partly failed batch returns fewer).
+
+    ``delays`` (optional) holds an id's ``DelaySeconds`` (0-900, clamped): paced messages to one recipient.
 
     Raises (``QueueNotConfigured``, botocore's errors) only when nothing could be attempted or a call failed
     outright; the caller decides what a failure means (``odys.outbox`` logs it and lets the sweep retry).
@@ -74,7 +78,18 @@ def send_ids(ids: Iterable[str]) -> list[str]:
     accepted: list[str] = []
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
-        entries = [{"Id": str(i), "MessageBody": body(message_id)} for i, message_id in enumerate(chunk)]
+        entries: list[dict[str, Any]] = [{"Id": str(i), "MessageBody": body(message_id)}
+                                         for i, message_id in enumerate(chunk)]
+        if delays:
+            for entry, message_id in zip(entries, chunk):
+                if delays.get(message_id):
+                    entry["DelaySeconds"] = max(0, min(MAX_DELAY, int(delays[message_id])))
         answer = client.send_message_batch(QueueUrl=url, Entries=entries)
         accepted += [chunk[int(entry["Id"])] for entry in answer.get("Successful") or []]
     return accepted
+
+
+def depth(url: str) -> int:
+    """How many messages wait in the queue at ``url`` (``ApproximateNumberOfMessages``; raises botocore's errors)."""
+    answer = _sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(answer["Attributes"]["ApproximateNumberOfMessages"])

@@ -5,7 +5,7 @@
     # -> {"id", ..., "appointments": [upcoming occurrences], "skipped": [{"startsAt", "reason": "slot_taken"}]}
     recurring.update(user_id, schedule_id, ScheduleUpdate(start_time="11:00"))   # future occurrences follow
     recurring.stop(user_id, schedule_id)                                        # DELETE: ends the series
-    recurring.extend_horizons(now)                                              # the daily cron (and lazily)
+    recurring.extend_horizons(now)                                              # the daily housekeeping
 
 How occurrences work:
 
@@ -18,8 +18,8 @@ How occurrences work:
   occurrence per rule date**, whatever its status or time (the unique index ``appointments_one_per_series_date``
   backs this up). Moving an occurrence, by hand or by a change of the rule, keeps its date.
 - Occurrences exist as ``confirmed`` appointments up to :data:`HORIZON_DAYS` (8 weeks) ahead of the local date;
-  ``materialized_until`` records how far. :func:`extend_horizons` moves the horizon forward (cron, and lazily on
-  the list routes). A rule date is created only if the series has no occurrence for it yet (a cancelled or paid
+  ``materialized_until`` records how far. :func:`extend_horizons` moves the horizon forward (the daily
+  housekeeping, :mod:`odys.housekeeping`; the GET routes never write). A rule date is created only if the series has no occurrence for it yet (a cancelled or paid
   one counts), and only when its start is in the future.
 - A date that collides with another active appointment, or that is over the plan's monthly appointment limit,
   is skipped and reported (``skipped: [{startsAt, reason: "slot_taken" | "plan_limit"}]``), never retried.
@@ -289,10 +289,9 @@ def _log(event: str, schedule_id: str, outcome: Outcome) -> None:
 
 # --- use cases -------------------------------------------------------------------------------------------------
 
-def list_all(user_id: str, query: ScheduleQuery, now: dt.datetime | None = None) -> dict[str, Any]:
-    """Every series of the professional (active first); extends their horizons first."""
+def list_all(user_id: str, query: ScheduleQuery) -> dict[str, Any]:
+    """Every series of the professional (active first). Reads only: horizons move in the daily housekeeping."""
     pid = str(caller.professional(user_id)["id"])
-    extend_horizons(now or clock.now(), professional_id=pid)
     rows = store.list_views(pid, client_id=str(query.client_id) if query.client_id else None, active=query.active)
     return {"recurringSchedules": [view(r) for r in rows]}
 

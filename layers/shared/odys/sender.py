@@ -62,6 +62,7 @@ _STILL_TRUE: dict[str, frozenset[str]] = {
     "msgNoShowNotice": frozenset({"no_show"}),
     "msgReviewRequest": frozenset({"completed"}),
     "msgPaymentConfirmed": frozenset({"pending", "confirmed", "completed", "no_show"}),
+    "msgPaymentPending": frozenset({"completed"}),
 }
 _BEFORE_START = frozenset({"msgReminder24h"})
 
@@ -163,6 +164,8 @@ def _send(row: dict[str, Any], now: dt.datetime) -> str:
     except whatsapp_api.WhatsAppError as error:
         return _failed(row, error, now)
     messages.mark_sent(message_id, wamid=sent.wamid, wa_id=sent.wa_id, at=now, body=body)
+    if row["template"] == "msgReminder24h" and row["appointment_id"]:
+        messages.mark_reminder_sent(row["appointment_id"], at=now)
     if sent.wa_id and row["client_id"] and row["recipient"] == "client" and sent.wa_id != row["client_wa_id"]:
         messages.remember_client_wa_id(row["client_id"], sent.wa_id)
     applied = messages.apply_waiting_statuses(message_id, sent.wamid)

@@ -1,4 +1,4 @@
-"""The WhatsApp Cloud API client: one POST (``/{version}/{phone_number_id}/messages``), no SDK.
+"""The WhatsApp Cloud API client: one POST (``/{version}/{phone_number_id}/messages``) and two health reads, no SDK.
 
     from odys import whatsapp_api
     try:
@@ -7,6 +7,17 @@
     except whatsapp_api.WhatsAppError as error:
         error.kind                             # "retry" | "account" | "permanent"
         error.code, error.http_status          # Meta's error code (None: no Graph answer), the HTTP status
+
+The watchdog's checks (same errors)::
+
+    info = whatsapp_api.debug_token()          # GET /{version}/debug_token?input_token=<the token>
+    info.is_valid, info.scopes, info.expires_at  # True, ("whatsapp_business_messaging", …), None (never) or a datetime
+    info.days_left(now)                        # 41.5, or None when it never expires
+    whatsapp_api.health_status()               # GET /{version}/{phone_number_id}?fields=health_status
+    # -> "AVAILABLE" | "LIMITED" | "BLOCKED"
+
+An invalid token is ``TokenInfo(is_valid=False, error_code=190)`` (whether Meta says so in ``data`` or refuses the
+request with error 190), not an exception; no answer at all raises :class:`WhatsAppError` ``"retry"``.
 
 Failures are classified **by Meta's error code**, never by the HTTP status alone (Meta answers the same code with
 different statuses): see :data:`RETRY_CODES` and :data:`ACCOUNT_CODES`; any other code is permanent, except that a
@@ -25,6 +36,7 @@ after a lost answer could deliver twice); the caller decides.
 
 from __future__ import annotations
 
+import datetime as dt
 import http.client
 import json
 import threading
@@ -82,6 +94,12 @@ def classify(code: int | None, http_status: int | None, *, transient: bool = Fal
 
 
 def _settings() -> tuple[urllib.parse.SplitResult, str, str, float]:
+    origin, prefix, phone_number_id, token, timeout = _graph()
+    return origin, f"{prefix}/{phone_number_id}/messages", token, timeout
+
+
+def _graph() -> tuple[urllib.parse.SplitResult, str, str, str, float]:
+    """(origin, path prefix up to the version, phone number id, token, timeout)."""
     base = (config.env("WHATSAPP_GRAPH_URL", DEFAULT_GRAPH_URL) or DEFAULT_GRAPH_URL).rstrip("/")
     if base != DEFAULT_GRAPH_URL and not config.is_local():
         raise config.ConfigurationError("WHATSAPP_GRAPH_URL may differ from the Graph API only in dev/test")
@@ -92,9 +110,8 @@ def _settings() -> tuple[urllib.parse.SplitResult, str, str, float]:
     if not phone_number_id or not phone_number_id.isdigit():
         raise config.ConfigurationError("WHATSAPP_PHONE_NUMBER_ID is not configured")
     version = config.env("WHATSAPP_API_VERSION", DEFAULT_VERSION) or DEFAULT_VERSION
-    path = f"{origin.path}/{version}/{phone_number_id}/messages"
     timeout = float(config.env("WHATSAPP_TIMEOUT_SECONDS", "5") or 5)
-    return origin, path, config.secret("WHATSAPP_TOKEN") or "", timeout
+    return origin, f"{origin.path}/{version}", phone_number_id, config.secret("WHATSAPP_TOKEN") or "", timeout
 
 
 def _open(origin: urllib.parse.SplitResult, timeout: float) -> http.client.HTTPConnection:
@@ -123,10 +140,19 @@ def send(payload: dict[str, Any]) -> Sent:
     origin, path, token, timeout = _settings()
     data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Accept": "application/json"}
+    status, body = _exchange(origin, timeout, "POST", path, data, headers)
+    if 200 <= status < 300:
+        return _sent(body, status)
+    raise _error(body, status)
+
+
+def _exchange(origin: urllib.parse.SplitResult, timeout: float, method: str, path: str, data: bytes | None,
+              headers: dict[str, str]) -> tuple[int, Any]:
+    """One request on the kept-alive connection: (HTTP status, parsed JSON or None); no answer -> "retry"."""
     with _lock:
         try:
             conn = _open(origin, timeout)
-            conn.request("POST", path, body=data, headers=headers)
+            conn.request(method, path, body=data, headers=headers)
             response = conn.getresponse()
             status, raw = response.status, response.read()
             if response.will_close:
@@ -137,12 +163,9 @@ def send(payload: dict[str, Any]) -> Sent:
             _drop()
             raise WhatsAppError(None, f"no answer from the Cloud API: {type(exc).__name__}", None, "retry") from None
     try:
-        body = json.loads(raw) if raw else None
+        return status, json.loads(raw) if raw else None
     except ValueError:
-        body = None
-    if 200 <= status < 300:
-        return _sent(body, status)
-    raise _error(body, status)
+        return status, None
 
 
 def _sent(body: Any, status: int) -> Sent:
@@ -168,3 +191,65 @@ def _error(body: Any, status: int) -> WhatsAppError:
     if details and details not in message:
         message = f"{message}: {details}" if message else str(details)
     return WhatsAppError(code, message[:500], status, classify(code, status, transient=error.get("is_transient") is True))
+
+
+# --- the watchdog's checks -----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What ``debug_token`` says of the token: valid or not, its scopes, its expiry (None: it never expires)."""
+
+    is_valid: bool
+    scopes: tuple[str, ...] = ()
+    expires_at: dt.datetime | None = None
+    error_code: int | None = None
+
+    def days_left(self, now: dt.datetime) -> float | None:
+        """Days until it expires (0 when expired or invalid), None when it never expires."""
+        if not self.is_valid:
+            return 0.0
+        if self.expires_at is None:
+            return None
+        return max(0.0, round((self.expires_at - now).total_seconds() / 86400, 1))
+
+
+def _get(path: str, query: dict[str, str]) -> Any:
+    origin, prefix, phone_number_id, token, timeout = _graph()
+    target = f"{prefix}/{path.format(phone_number_id=phone_number_id)}?{urllib.parse.urlencode(query)}"
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    status, body = _exchange(origin, timeout, "GET", target, None, headers)
+    if 200 <= status < 300 and isinstance(body, dict):
+        return body
+    if 200 <= status < 300:
+        raise WhatsAppError(None, "the Cloud API answered without a JSON object", status, "retry")
+    raise _error(body, status)
+
+
+def debug_token() -> TokenInfo:
+    """Ask Graph about our own token (``debug_token``, authorized by the same token): see the module's docstring."""
+    token = config.secret("WHATSAPP_TOKEN") or ""
+    try:
+        body = _get("debug_token", {"input_token": token})
+    except WhatsAppError as error:
+        if error.code == 190:  # Graph refused the token itself: expired, revoked, malformed
+            return TokenInfo(False, error_code=190)
+        raise
+    data = body.get("data") if isinstance(body.get("data"), dict) else {}
+    scopes = tuple(s for s in data.get("scopes") or () if isinstance(s, str))
+    expires = data.get("expires_at")
+    expires_at = (dt.datetime.fromtimestamp(expires, dt.timezone.utc)
+                  if isinstance(expires, int) and not isinstance(expires, bool) and expires > 0 else None)
+    if data.get("is_valid") is not True:
+        error = data.get("error") if isinstance(data.get("error"), dict) else {}
+        code = error.get("code") if isinstance(error.get("code"), int) else 190
+        return TokenInfo(False, scopes, expires_at, code)
+    return TokenInfo(True, scopes, expires_at)
+
+
+def health_status() -> str:
+    """The sending number's ``health_status.can_send_message``: ``"AVAILABLE"``, ``"LIMITED"`` or ``"BLOCKED"``
+    (Meta's overall verdict over the number, its WABA, business and app); ``"UNKNOWN"`` when Graph gave none."""
+    body = _get("{phone_number_id}", {"fields": "health_status"})
+    health = body.get("health_status") if isinstance(body.get("health_status"), dict) else {}
+    value = health.get("can_send_message")
+    return value if value in ("AVAILABLE", "LIMITED", "BLOCKED") else "UNKNOWN"

@@ -327,3 +327,11 @@ def record_quick_reply_use(*, use_id: str, professional_id: str, appointment_id:
         "INSERT INTO quick_reply_uses (payload_id, professional_id, appointment_id, action, used_at) "
         "VALUES (:use_id, :pid, :aid, :action, :at) ON CONFLICT (payload_id) DO NOTHING RETURNING 1",
         use_id=use_id, pid=professional_id, aid=appointment_id, action=action, at=at))
+
+
+# Reminders (odys.reminders, the sender) ---------------------------------------------------------------------------
+
+
+def mark_reminder_sent(appointment_id: str, *, at: datetime) -> None:
+    """The appointment's reminder went out (Meta accepted it): ``appointments.reminder_sent_at``."""
+    db.run("UPDATE appointments SET reminder_sent_at = :at WHERE id = CAST(:id AS uuid)", id=appointment_id, at=at)
