@@ -327,6 +327,23 @@ def test_a_cancelled_or_moved_appointment_gets_no_stale_message(sender, wa):
     assert wa.requests == []
 
 
+def test_a_payment_request_for_an_appointment_paid_since_is_skipped(sender, wa):
+    from odys import db, outbox
+
+    client_id = add_client("+5511977775555", "Bia Lima")
+    starts = (dt.datetime.now(UTC) - dt.timedelta(days=1)).replace(microsecond=0)
+    appointment_id = add_appointment(starts, status="completed", client_id=client_id)
+    message_id = outbox.queue(
+        professional_id=professional_id(), template="msgPaymentPending", recipient="client", to_phone="+5511977775555",
+        client_id=client_id, appointment_id=appointment_id, appointment_starts_at=starts,
+        params={"client_name": "Bia Lima", "professional_name": "Ana Souza", "date_time": "ontem às 14:30",
+                "amount": "R$ 150,00", "pix_code": "00020126580014br.gov.bcb.pix"})
+    db.run("UPDATE appointments SET payment_status = 'paid' WHERE id = :id", id=appointment_id)  # paid meanwhile
+    assert sender.run() == (1, 1)
+    assert (row(message_id)["status"], row(message_id)["skip_reason"]) == ("skipped", "appointment_paid")
+    assert wa.requests == []
+
+
 def test_a_reminder_for_an_appointment_that_began_is_skipped(sender, wa):
     message_id, _, _ = reminder(starts_at=(dt.datetime.now(UTC) - dt.timedelta(minutes=5)).replace(microsecond=0))
     sender.run()

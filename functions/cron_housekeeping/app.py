@@ -7,9 +7,10 @@ Scheduler): extends every recurring series to its 8-week horizon and applies the
 """
 
 from odys import housekeeping
+from odys.schedule import scheduled_time
 from odys.log import logger
 
 
 @logger.inject_lambda_context
 def lambda_handler(event, context):
-    return housekeeping.run(housekeeping.scheduled_time(event))
+    return housekeeping.run(scheduled_time(event))

@@ -14,27 +14,10 @@ retry, or a run started late, does the same work (and queues nothing twice). An 
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Any
 
-from odys import clock, reminders
+from odys import reminders
+from odys.schedule import scheduled_time
 from odys.log import logger
-
-
-def scheduled_time(event: Any) -> dt.datetime:
-    """The run's instant from the event; the current time (logged) when the event carries none."""
-    raw = event.get("scheduledTime") or event.get("time") if isinstance(event, dict) else None
-    if isinstance(raw, str):
-        try:
-            value = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            value = None
-        if value is not None and value.tzinfo is not None:
-            return value
-        logger.warning("cron reminders: unreadable scheduledTime, using the current time")
-    else:
-        logger.warning("cron reminders: no scheduledTime in the event, using the current time")
-    return clock.now()
 
 
 @logger.inject_lambda_context

@@ -7,9 +7,10 @@ stuck messages, tells professionals about failed deliveries, reads the dead-lett
 """
 
 from odys import watchdog
+from odys.schedule import scheduled_time
 from odys.log import logger
 
 
 @logger.inject_lambda_context
 def lambda_handler(event, context):
-    return watchdog.run(watchdog.scheduled_time(event))
+    return watchdog.run(scheduled_time(event))

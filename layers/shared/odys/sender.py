@@ -15,6 +15,8 @@ longer ``queued``, is done (``not_queued``). Then, in order:
   ``skipped`` ``appointment_cancelled`` / ``appointment_changed``; a reminder whose appointment already began →
   ``appointment_started``;
 * an automatic message written more than :data:`MAX_AGE` ago → ``expired``;
+* a payment request (``msgPixPaymentRequest``, ``msgPaymentPending``) for an appointment paid or waived since →
+  ``appointment_paid``;
 * the professional turned WhatsApp off → ``whatsapp_disabled``; an automatic client message on a plan without
   ``whatsapp_automation`` (free) → ``plan``; an automatic message to a client who opted out → ``opted_out``; an
   automatic template the professional switched off → ``disabled_by_professional``;
@@ -65,6 +67,7 @@ _STILL_TRUE: dict[str, frozenset[str]] = {
     "msgPaymentPending": frozenset({"completed"}),
 }
 _BEFORE_START = frozenset({"msgReminder24h"})
+_ASKS_FOR_PAYMENT = frozenset({"msgPixPaymentRequest", "msgPaymentPending"})
 
 
 class RetryLater(Exception):
@@ -110,6 +113,8 @@ def skip_reason(row: dict[str, Any], now: dt.datetime) -> str | None:
             return "appointment_changed"
         if template in _BEFORE_START and start <= now:
             return "appointment_started"
+        if template in _ASKS_FOR_PAYMENT and row["appointment_payment_status"] not in ("unpaid", "pending"):
+            return "appointment_paid"  # paid (or waived) since the request was queued
     if row["automatic"] and now - row["created_at"] > MAX_AGE:
         return "expired"
     if not row["whatsapp_enabled"]:

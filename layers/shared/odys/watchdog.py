@@ -2,7 +2,7 @@
 who must hear about it.
 
     from odys import watchdog
-    watchdog.run(watchdog.scheduled_time({"scheduledTime": "2026-12-02T12:00:00Z"}))
+    watchdog.run(schedule.scheduled_time({"scheduledTime": "2026-12-02T12:00:00Z"}))
     # -> {"scheduledTime": "2026-12-02T12:00:00+00:00", "requeued": 0, "queued": 0, "sent": 41, "failed": 2,
     #     "professionalsFailed": 1, "notified": 1, "whatsappNotices": 1, "dlqDepth": 0, "tokenValid": True,
     #     "tokenDaysLeft": None, "health": "AVAILABLE", "resumed": False}
@@ -51,18 +51,6 @@ DAY_ZONE = ZoneInfo("America/Sao_Paulo")  # the schedule's zone: which "day" a n
 REQUIRED_SCOPE = "whatsapp_business_messaging"
 RESUMABLE_CODES = [190]  # pauses a valid token ends (whatsapp_api.ACCOUNT_CODES: the token's own error)
 SHOWN_NAMES = 3
-
-
-def scheduled_time(event: Any) -> dt.datetime:
-    """The instant the run was scheduled for: ``{"scheduledTime": "2026-12-02T12:00:00Z"}`` (the Scheduler
-    target's Input, ``<aws.scheduler.scheduled-time>``); an EventBridge rule's ``time`` is accepted too."""
-    value = (event.get("scheduledTime") or event.get("time")) if isinstance(event, dict) else None
-    if not isinstance(value, str) or not value:
-        raise ValueError("the event has no scheduledTime")
-    instant = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if instant.tzinfo is None:
-        raise ValueError("scheduledTime must carry its offset (the scheduler sends UTC with a Z)")
-    return instant.astimezone(dt.timezone.utc)
 
 
 def client_names(names: Sequence[str]) -> str:

@@ -118,7 +118,8 @@ def lock_for_send(message_id: str) -> dict[str, Any] | None:
         "m.to_phone, m.locale, m.params, m.appointment_id::text, m.appointment_starts_at, m.automatic, m.attempts, "
         "m.created_at, "
         "p.whatsapp_enabled, p.plan, p.trial_ends_at, c.wa_id AS client_wa_id, c.whatsapp_opted_out_at, "
-        "a.status AS appointment_status, a.starts_at AS appointment_current_start "
+        "a.status AS appointment_status, a.starts_at AS appointment_current_start, "
+        "a.payment_status AS appointment_payment_status "
         "FROM messages m JOIN professionals p ON p.id = m.professional_id "
         "LEFT JOIN clients c ON c.id = m.client_id LEFT JOIN appointments a ON a.id = m.appointment_id "
         "WHERE m.id = CAST(:id AS uuid) AND m.direction = 'outbound' FOR UPDATE OF m SKIP LOCKED",
