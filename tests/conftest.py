@@ -219,3 +219,44 @@ def sqs(moto_sqs, monkeypatch):
     queue.reset_client()
     yield moto_sqs
     queue.reset_client()
+
+
+WA_TOKEN, WA_PHONE_NUMBER_ID = "wa-test-token-0123456789", "106540352242922"
+
+
+@pytest.fixture(scope="session")
+def whatsapp_double():
+    """The Cloud API double (devtools.whatsapp_double) for the session."""
+    from devtools.whatsapp_double import WhatsAppDouble
+
+    double = WhatsAppDouble(token=WA_TOKEN, phone_number_id=WA_PHONE_NUMBER_ID).start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def wa(whatsapp_double, monkeypatch):
+    """The double, reset, with the environment the functions send to it with."""
+    whatsapp_double.reset()
+    for key, value in {"WHATSAPP_GRAPH_URL": whatsapp_double.url, "WHATSAPP_TOKEN": WA_TOKEN,
+                       "WHATSAPP_PHONE_NUMBER_ID": WA_PHONE_NUMBER_ID, "WHATSAPP_TIMEOUT_SECONDS": "1"}.items():
+        monkeypatch.setenv(key, value)
+    return whatsapp_double
+
+
+@pytest.fixture(scope="module")
+def make_dev(tmp_path_factory):
+    """A real `make dev` process for the module, its cluster and state file (``.state``) in temporary directories
+    (never the checkout's .odys/)."""
+    from test_dev_server_process import DevProcess, dev_environment
+
+    state = tmp_path_factory.mktemp("state") / "dev.json"
+    env = dev_environment(ODYS_DEV_PG_DIR=str(tmp_path_factory.mktemp("pg") / "pg"), ODYS_DEV_STATE=str(state))
+    process = DevProcess(env, tmp_path_factory.mktemp("make-dev"))
+    try:
+        process.banner = process.wait_ready()
+        process.state = state
+        yield process
+    finally:
+        if process.process.poll() is None:
+            process.interrupt()

@@ -13,13 +13,11 @@ import pytest
 from booking_helpers import add_client, professional_id
 from devtools import lambdas
 from devtools.local_sqs import Poller
-from devtools.whatsapp_double import WhatsAppDouble
 
 from odys import db
 
 UTC = dt.timezone.utc
 SP, MANAUS = ZoneInfo("America/Sao_Paulo"), ZoneInfo("America/Manaus")
-TOKEN, PHONE_NUMBER_ID = "wa-test-token-0123456789", "106540352242922"
 _phones = itertools.count(20_000_000)
 
 
@@ -70,22 +68,6 @@ def manaus(api, token_for):
         "leo-manaus", name="Leo Reis", phone="+5592987654321", timezone="America/Manaus"))
     assert result.status == 201, result.body
     return str(db.scalar("SELECT id FROM professionals WHERE slug = 'leo-manaus'"))
-
-
-@pytest.fixture(scope="module")
-def whatsapp_double():
-    double = WhatsAppDouble(token=TOKEN, phone_number_id=PHONE_NUMBER_ID).start()
-    yield double
-    double.stop()
-
-
-@pytest.fixture
-def wa(whatsapp_double, monkeypatch):
-    whatsapp_double.reset()
-    for key, value in {"WHATSAPP_GRAPH_URL": whatsapp_double.url, "WHATSAPP_TOKEN": TOKEN,
-                       "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID, "WHATSAPP_TIMEOUT_SECONDS": "1"}.items():
-        monkeypatch.setenv(key, value)
-    return whatsapp_double
 
 
 def deliver_all(sqs) -> None:

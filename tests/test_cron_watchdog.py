@@ -12,37 +12,26 @@ import re
 import sys
 
 import pytest
+from conftest import WA_PHONE_NUMBER_ID, WA_TOKEN
 
 from booking_helpers import add_appointment, add_client, professional_id
 from devtools import lambdas
 from devtools.local_sqs import Poller
-from devtools.whatsapp_double import WhatsAppDouble
 
-TOKEN = "wa-test-token-0123456789"
-PHONE_NUMBER_ID = "106540352242922"
+TOKEN, PHONE_NUMBER_ID = WA_TOKEN, WA_PHONE_NUMBER_ID
 UTC = dt.timezone.utc
 PRO_PHONE = "+5511987654321"  # Ana's (conftest.onboarding_body)
-
-
-@pytest.fixture(scope="module")
-def whatsapp_double():
-    double = WhatsAppDouble(token=TOKEN, phone_number_id=PHONE_NUMBER_ID).start()
-    yield double
-    double.stop()
 
 
 _sqs = None  # this test's queue pair (the sqs fixture)
 
 
 @pytest.fixture
-def wa(whatsapp_double, sqs, monkeypatch):
+def wa(wa, sqs):
+    """The shared double; this test's queue pair remembered for the helpers."""
     global _sqs
     _sqs = sqs
-    whatsapp_double.reset()
-    for key, value in {"WHATSAPP_GRAPH_URL": whatsapp_double.url, "WHATSAPP_TOKEN": TOKEN,
-                       "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID, "WHATSAPP_TIMEOUT_SECONDS": "1"}.items():
-        monkeypatch.setenv(key, value)
-    return whatsapp_double
+    return wa
 
 
 @pytest.fixture
@@ -349,20 +338,8 @@ print(pid)
 
 
 @pytest.fixture(scope="module")
-def dev(tmp_path_factory):
-    """`make dev` (its seeded professional), its state file in a temporary directory."""
-    from test_dev_server_process import DevProcess, dev_environment
-
-    state = tmp_path_factory.mktemp("state") / "dev.json"
-    env = dev_environment(ODYS_DEV_PG_DIR=str(tmp_path_factory.mktemp("pg") / "pg"), ODYS_DEV_STATE=str(state))
-    process = DevProcess(env, tmp_path_factory.mktemp("make-dev"))
-    try:
-        process.banner = process.wait_ready()
-        process.state = state
-        yield process
-    finally:
-        if process.process.poll() is None:
-            process.interrupt()
+def dev(make_dev):
+    return make_dev
 
 
 def test_make_invoke_cron_watchdog_tells_a_failed_delivery_once(dev):

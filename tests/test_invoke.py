@@ -13,7 +13,7 @@ import sys
 import threading
 
 import pytest
-from test_dev_server_process import DevProcess, dev_environment
+from test_dev_server_process import dev_environment
 
 from conftest import ROOT
 from devtools.invoke import DevCrons
@@ -22,18 +22,8 @@ UTC = dt.timezone.utc
 
 
 @pytest.fixture(scope="module")
-def dev(tmp_path_factory):
-    """`make dev` with its state file in a temporary directory (not the checkout's .odys/dev.json)."""
-    state = tmp_path_factory.mktemp("state") / "dev.json"
-    env = dev_environment(ODYS_DEV_PG_DIR=str(tmp_path_factory.mktemp("pg") / "pg"), ODYS_DEV_STATE=str(state))
-    process = DevProcess(env, tmp_path_factory.mktemp("make-dev"))
-    try:
-        process.banner = process.wait_ready()
-        process.state = state
-        yield process
-    finally:
-        if process.process.poll() is None:
-            process.interrupt()
+def dev(make_dev):
+    return make_dev
 
 
 def make_invoke(dev, *args: str) -> subprocess.CompletedProcess:

@@ -13,35 +13,24 @@ import sys
 import time
 
 import pytest
+from conftest import WA_PHONE_NUMBER_ID, WA_TOKEN
 
 from booking_helpers import add_appointment, add_client, professional_id
 from devtools import lambdas
 from devtools.local_sqs import LocalQueue, Poller, sqs_event
-from devtools.whatsapp_double import WhatsAppDouble
 
-TOKEN = "wa-test-token-0123456789"
-PHONE_NUMBER_ID = "106540352242922"
+TOKEN, PHONE_NUMBER_ID = WA_TOKEN, WA_PHONE_NUMBER_ID
 PHONE = "+5531987654321"          # DDD 31: WhatsApp knows many such numbers without the 9th digit
 WA_ID = "553187654321"
 UTC = dt.timezone.utc
 _hours = itertools.count(24)
 
 
-@pytest.fixture(scope="module")
-def whatsapp_double():
-    double = WhatsAppDouble(token=TOKEN, phone_number_id=PHONE_NUMBER_ID).start()
-    yield double
-    double.stop()
-
-
 @pytest.fixture
-def wa(whatsapp_double, monkeypatch):
-    whatsapp_double.reset()
-    whatsapp_double.wa_ids[PHONE.lstrip("+")] = WA_ID
-    for key, value in {"WHATSAPP_GRAPH_URL": whatsapp_double.url, "WHATSAPP_TOKEN": TOKEN,
-                       "WHATSAPP_PHONE_NUMBER_ID": PHONE_NUMBER_ID, "WHATSAPP_TIMEOUT_SECONDS": "1"}.items():
-        monkeypatch.setenv(key, value)
-    return whatsapp_double
+def wa(wa):
+    """The shared double, knowing Bia's WhatsApp id."""
+    wa.wa_ids[PHONE.lstrip("+")] = WA_ID
+    return wa
 
 
 class Sender:
