@@ -8,6 +8,7 @@ import datetime as dt
 from booking_helpers import add_client, book, configure, local_today, slots_on
 
 from odys import clock, db, retention
+from odys.store import deletion_audit as deletion_audit_store
 
 PAGE_IP = "198.51.100.7"
 PRIVATE = "Hipótese diagnóstica: ansiedade generalizada"
@@ -76,11 +77,17 @@ def test_deleting_the_account_leaves_no_row_with_its_clients_data(api, open_morn
     assert "Joana Sigilosa" in before and "5511966665555" in before  # the check below can fail
     assert db.scalar("SELECT count(*) FROM notifications") >= 2 and db.scalar("SELECT count(*) FROM idempotency_keys")
 
+    professional_id = str(db.scalar("SELECT id FROM professionals WHERE slug = 'ana-psi'"))
     deleted = api.delete("/api/account", token=token, json_body={"confirm": "ana-psi"})
     assert deleted.status == 204, deleted.body
     after = _everything_in_the_database()
     for trace in ("Joana", "5511966665555", "ansiedade", "Prefiro online", "ana-psi", "Ana Souza"):
         assert trace not in after, trace
+    # ... except one proof of the deletion: whose, what and how many, no personal data
+    audit = deletion_audit_store.for_professional(professional_id)
+    assert [(a["actor"], a["action"]) for a in audit] == [("professional", "account_deleted")]
+    assert audit[0]["counts"]["clients"] == 1 and audit[0]["counts"]["appointments"] == 1
+    assert audit[0]["counts"]["notifications"] >= 2
 
 
 def test_deleting_a_client_removes_their_notifications_and_keys(api, open_mornings):
@@ -94,6 +101,13 @@ def test_deleting_a_client_removes_their_notifications_and_keys(api, open_mornin
     assert "Joana" not in after and "5511966665555" not in after
     assert "Carla Outra" in after  # the other client's traces stay
     assert db.scalar("SELECT count(*) FROM idempotency_keys") == 1
+    professional_id = str(db.scalar("SELECT id FROM professionals"))
+    audit = deletion_audit_store.for_professional(professional_id)
+    assert [(a["action"], a["counts"]["clients"], a["counts"]["appointments"]) for a in audit] == [
+        ("client_deleted", 1, 1)]
+    # someone else's (or a made-up) client id: 404, and no audit row
+    assert api.delete(f"/api/clients/{client_id}", token=token).status == 404
+    assert len(deletion_audit_store.for_professional(professional_id)) == 1
 
 
 # --- 4. idempotency keys: scoped, expiring, holding nothing personal ---------------------------------------------
@@ -151,12 +165,12 @@ def test_retention_purges_expired_keys_old_stripe_events_and_old_read_notificati
            "('wamid.old', 'sent', now() - interval '9 days', now() - interval '8 days'), "
            "('wamid.new', 'sent', now(), now())")
     assert retention.purge(clock.now()) == {"idempotency_keys": 1, "stripe_events": 1, "notifications": 1,
-                                            "whatsapp_statuses": 1}
+                                            "whatsapp_statuses": 1, "deletion_audit": 0}
     assert [r[0] for r in db.run("SELECT key FROM idempotency_keys")] == ["k-live"]
     assert [r[0] for r in db.run("SELECT id FROM stripe_events")] == ["evt_new"]
     assert db.scalar("SELECT count(*) FROM notifications") == unread
     assert retention.purge(clock.now()) == {"idempotency_keys": 0, "stripe_events": 0, "notifications": 0,
-                                            "whatsapp_statuses": 0}
+                                            "whatsapp_statuses": 0, "deletion_audit": 0}
 
 
 def test_every_table_with_personal_data_is_owned_by_a_professional():
@@ -167,4 +181,4 @@ def test_every_table_with_personal_data_is_owned_by_a_professional():
         "AND c.confrelid = 'professionals'::regclass AND c.confdeltype = 'c'")}
     tables = {r[0] for r in db.run("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
     assert tables - owned == {"professionals", "schema_migrations", "stripe_events", "whatsapp_statuses",
-                              "whatsapp_state"}
+                              "whatsapp_state", "deletion_audit"}

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from odys import billing, caller, db, messaging, pix, plans
+from odys import billing, caller, db, deletion_audit, messaging, pix, plans
 from odys.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from odys.fields import ApiModel, Cents, Email, Name, Phone, Slug, TimeZone, reject_nulls
 from odys.store import professionals as store
@@ -153,4 +153,5 @@ def delete(user_id: str, data: AccountDelete) -> None:
                          code="confirmation_mismatch")
     with db.transaction():  # the row stays locked from the Stripe steps to the deletion: nothing slips in between
         billing.stop_billing(professional["id"])
+        deletion_audit.account_deleted(str(professional["id"]))
         store.delete(professional["id"])

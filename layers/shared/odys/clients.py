@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import Field
 
-from odys import agenda, caller, clock, pagination
+from odys import agenda, caller, clock, db, deletion_audit, pagination
 from odys.appointment_views import view as view_appointment
 from odys.errors import ClientExists, NotFound
 from odys.fields import ApiModel, Email, Name, Phone, reject_nulls
@@ -153,7 +153,11 @@ def update(user_id: str, client_id: str, data: ClientUpdate) -> dict[str, Any]:
 
 
 def delete(user_id: str, client_id: str) -> None:
-    """Delete the client and everything about them (appointments, notes, recurring series, messages)."""
-    if not store.delete_one(str(caller.professional(user_id)["id"]), client_id):
-        raise NotFound("client")
+    """Delete the client and everything about them (appointments, notes, recurring series, messages), leaving
+    one audit row of what went (counts, no personal data)."""
+    professional_id = str(caller.professional(user_id)["id"])
+    with db.transaction():  # the audit row exists exactly when the deletion does
+        deletion_audit.client_deleted(professional_id, client_id)
+        if not store.delete_one(professional_id, client_id):
+            raise NotFound("client")
     logger.info("client deleted", extra={"client_id": client_id})

@@ -16,18 +16,21 @@ Kept for a while, then purged by :func:`purge` (the daily housekeeping job runs 
 - **Read in-app notifications**: :data:`READ_NOTIFICATION_TTL` after they were read.
 - **WhatsApp delivery statuses of no message of ours** (Meta's statuses of a message whose send never committed):
   :data:`ORPHAN_STATUS_TTL` after they arrived; the others go with their message.
+- **Deletion audit rows** (ids and counts, no personal data: :mod:`odys.deletion_audit`): :data:`DELETION_AUDIT_TTL`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from odys.store import deletion_audit as audit_store
 from odys.store import retention as store
 
 IDEMPOTENCY_KEY_TTL = dt.timedelta(hours=24)
 STRIPE_EVENT_TTL = dt.timedelta(days=30)
 READ_NOTIFICATION_TTL = dt.timedelta(days=90)
 ORPHAN_STATUS_TTL = dt.timedelta(days=7)  # Meta retries a webhook for up to 7 days
+DELETION_AUDIT_TTL = dt.timedelta(days=5 * 365)  # proof of a deletion, as long as the records it replaced
 
 
 def purge(now: dt.datetime) -> dict[str, int]:
@@ -37,4 +40,5 @@ def purge(now: dt.datetime) -> dict[str, int]:
         "stripe_events": store.delete_stripe_events_before(now - STRIPE_EVENT_TTL),
         "notifications": store.delete_notifications_read_before(now - READ_NOTIFICATION_TTL),
         "whatsapp_statuses": store.delete_orphan_statuses_before(now - ORPHAN_STATUS_TTL),
+        "deletion_audit": audit_store.delete_before(now - DELETION_AUDIT_TTL),
     }
