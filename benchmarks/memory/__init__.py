@@ -1,0 +1,1 @@
+"""Peak memory of every HTTP function after its first and its hundredth request. Run: python -m benchmarks.memory"""
