@@ -1,5 +1,5 @@
 # Odys — the two commands: `make dev` (the whole API on http://127.0.0.1:3000) and `make test` (the full suite).
-.PHONY: dev test invoke bootstrap validate build deploy bench clean
+.PHONY: dev test invoke openapi bootstrap validate build deploy bench clean
 
 SAM_VENV := .odys/sam-venv
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
@@ -13,6 +13,11 @@ dev: bootstrap
 
 test: bootstrap
 	.venv/bin/python -m pytest -q $(PYTEST_ARGS)
+
+# docs/openapi.json from template.yaml and each route's @doc(...) (devtools/openapi.py); tests/test_openapi.py fails
+# when it is not what the code says.
+openapi: bootstrap
+	ODYS_STAGE=dev .venv/bin/python -m devtools.openapi $(OPENAPI_ARGS)
 
 # Runs one non-HTTP function (cron_reminders, cron_watchdog, cron_housekeeping, whatsapp_sender, whatsapp_sweep,
 # migrate) once against the running `make dev`, with its real event for now (or EVENT=path.json); prints the result.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what `make dev` and `make test` need and are missing: PostgreSQL server binaries (with contrib, for
-# btree_gist), redis-server, and the Python virtualenv. Safe to run again: it only does what is missing.
+# btree_gist), redis-server, chromium (headless, for the Swagger UI test), and the Python virtualenv. Safe to run again: it only does what is missing.
 set -euo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")/.."
@@ -10,6 +10,8 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb 
   missing+=(postgresql postgresql-contrib)
 fi
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+# Debian's chromium: the headless browser that checks Swagger UI at /docs renders every operation (make test).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "bootstrap: installing system packages: ${missing[*]}"

@@ -6,6 +6,9 @@
     ...
     server.stop()
 
+The server runs with ``fsync``, ``synchronous_commit`` and ``full_page_writes`` off (fast, not crash-safe);
+``PostgresServer(path, durable=True)`` keeps PostgreSQL's defaults, for benchmarks that compare with a durable write.
+
 PostgreSQL refuses to run as root: when we are root, the cluster is created and run as an unprivileged user
 (``postgres`` when it exists, otherwise ``odys``, created on the fly). When that user cannot reach the directory
 (a checkout under ``/root``, mode 700), the cluster lives in ``/var/tmp/odys-pg-<hash of the directory>`` instead,
@@ -80,7 +83,8 @@ def _service_user() -> str | None:
 
 
 class PostgresServer:
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, *, durable: bool = False) -> None:
+        self.durable = durable  # True: PostgreSQL's own defaults (fsync, synchronous_commit, full_page_writes on)
         self.requested = Path(data_dir).resolve()
         self.port = port or free_port()
         self.user = _service_user()
@@ -144,8 +148,8 @@ class PostgresServer:
         else:
             self.log.touch()
             self._chown(self.log)
-        opts = (f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 -c fsync=off "
-                f"-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        fast = "" if self.durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        opts = f"-p {self.port} -k {self.sock} -c listen_addresses=127.0.0.1 {fast}-c max_connections=200"
         _run(self._cmd(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-o", opts,
                        "-w", "-t", "60", "start"), f"starting PostgreSQL on port {self.port}", self.log)
         return self

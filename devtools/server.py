@@ -3,7 +3,10 @@
 Starts a throwaway PostgreSQL (under .odys/pg, unless DATABASE_URL is configured), migrates and seeds it, starts
 redis-server behind the local Upstash REST stand-in (unless UPSTASH_REDIS_REST_URL is configured) and the Stripe
 stand-in (unless STRIPE_SECRET_KEY or STRIPE_API_BASE is), the WhatsApp queue on moto's SQS server with a poller
-feeding ``whatsapp_sender`` (unless WHATSAPP_QUEUE_URL is; :mod:`devtools.local_sqs`), and turns each HTTP request
+feeding ``whatsapp_sender`` (unless WHATSAPP_QUEUE_URL is; :mod:`devtools.local_sqs`), the PSP stand-in for PIX
+(unless a PIX_API_BASE_URL_* is; :mod:`devtools.pix_double`, with KMS on moto unless PIX_KMS_KEY_ID is), the Groq stand-in
+(unless GROQ_API_KEY or GROQ_BASE_URL is; :mod:`devtools.groq_double`), the export bucket on moto's S3 (unless
+EXPORT_BUCKET is; :mod:`devtools.local_s3`), and turns each HTTP request
 into an API Gateway HTTP API v2 event for the function template.yaml routes it to. Every default yields to the environment. Ctrl-C stops
 everything it started.
 
@@ -35,7 +38,7 @@ from urllib.parse import parse_qsl, urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
 
-from devtools import lambdas  # noqa: E402
+from devtools import lambdas, swagger  # noqa: E402
 
 DEV_JWT_SECRET = "odys-dev-jwt-secret-change-me-0123456789"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -97,6 +100,9 @@ class Gateway(BaseHTTPRequestHandler):
                                     "Access-Control-Allow-Methods": "GET,POST,PUT,PATCH,DELETE,OPTIONS",
                                     "Access-Control-Allow-Headers": "Authorization,Content-Type,Idempotency-Key",
                                     "Access-Control-Max-Age": "600"}, b"")
+        if self.command == "GET" and parts.path in swagger.PATHS:  # Swagger UI and the OpenAPI document
+            status, headers, payload = swagger.answer(parts.path, f"http://127.0.0.1:{self.server.server_address[1]}")
+            return self._send(status, headers, payload)
         route, params = self.server.route(self.command, parts.path)
         if route is None:
             return self._problem(404, "route_not_found", f"No route {self.command} {parts.path}.")
@@ -300,6 +306,29 @@ def main() -> None:
                                "WHATSAPP_PHONE_NUMBER_ID": "100000000000001"})
             whatsapp += (f"\n  cloud api  {wa_double.url} (WhatsApp double: what was sent, and how to play the client:"
                          f" curl {wa_double.url}/_double)")
+        ai_chat = f"Groq at {os.environ.get('GROQ_BASE_URL') or 'https://api.groq.com'} (GROQ_API_KEY from the environment)"
+        if not os.environ.get("GROQ_API_KEY") and not os.environ.get("GROQ_BASE_URL"):
+            from devtools.groq_double import GroqDouble  # plays a model that drives the tools for fixed questions
+
+            groq_double = GroqDouble(api_key="gsk_odys_dev", fixed_questions=True).start()
+            stops.append(groq_double.stop)
+            os.environ.update({"GROQ_API_KEY": "gsk_odys_dev", "GROQ_BASE_URL": groq_double.url})
+            ai_chat = (f"Groq stand-in {groq_double.url} (no GROQ_API_KEY: fixed questions such as \"quais são meus "
+                       f"atendimentos hoje?\", see devtools/groq_double.py)")
+        elif not os.environ.get("GROQ_API_KEY"):
+            ai_chat = "GROQ_BASE_URL without GROQ_API_KEY: /api/ai/chat answers 503 ai_unavailable"
+        exports = f"bucket {os.environ.get('EXPORT_BUCKET')} (from EXPORT_BUCKET)"
+        if not os.environ.get("EXPORT_BUCKET"):
+            from devtools.local_s3 import LocalBucket  # exports too large for a response: presigned URLs to moto
+
+            bucket = LocalBucket().start()
+            stops.append(bucket.stop)
+            os.environ.update({k: v for k, v in bucket.environment().items() if k not in os.environ})
+            os.environ["AWS_ENDPOINT_URL_S3"] = bucket.endpoint
+            exports = f"bucket {bucket.name} on moto's S3 at {bucket.endpoint} (large exports download from there)"
+        from devtools.pix_double import start_dev as start_pix_dev  # PSP stand-in, KMS, PIX_WEBHOOK_BASE_URL
+
+        pix_line = start_pix_dev(stops, port)
         from odys import db, migrate
 
         applied = migrate.apply_pending()
@@ -322,6 +351,9 @@ Odys dev server: http://127.0.0.1:{port}
   whatsapp   {whatsapp}
   functions  {', '.join(functions)} ({len(httpd.routes)} routes from template.yaml; each request in a worker process)
   crons      {crons}
+  exports    {exports}
+  pix        {pix_line}
+  ai chat    {ai_chat}
   invoke     make invoke FN=<function> [EVENT=path.json] (reads {state_file}, removed on stop)
   demo professional: {demo['name']} (/{demo['slug']})
 
@@ -331,6 +363,7 @@ Token for the demo professional (valid 7 days):
 Try:
   curl -s http://127.0.0.1:{port}/api/professionals/{demo['slug']}
   curl -s -H "Authorization: Bearer $TOKEN" http://127.0.0.1:{port}/api/account
+  API docs: http://127.0.0.1:{port}/docs (Authorize with the token above; document at /openapi.json)
 
 Ctrl-C stops everything.
 """, flush=True)

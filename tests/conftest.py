@@ -221,6 +221,21 @@ def sqs(moto_sqs, monkeypatch):
     queue.reset_client()
 
 
+@pytest.fixture
+def s3(moto_sqs, monkeypatch):
+    """A fresh export bucket on the session's moto server (devtools.local_s3, as under make dev), configured for
+    odys.export_bucket as in Lambda (environment variables only)."""
+    from devtools.local_s3 import LocalBucket, unique_name
+    from odys import export_bucket
+
+    bucket = LocalBucket(unique_name(), endpoint=moto_sqs.endpoint).start()
+    for key, value in bucket.environment().items():
+        monkeypatch.setenv(key, value)
+    export_bucket.reset_client()
+    yield bucket
+    export_bucket.reset_client()
+
+
 WA_TOKEN, WA_PHONE_NUMBER_ID = "wa-test-token-0123456789", "106540352242922"
 
 

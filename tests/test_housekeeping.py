@@ -40,7 +40,7 @@ def test_one_run_extends_the_series_and_purges_and_a_second_run_does_nothing(api
     assert first == {"scheduledTime": "2026-10-27T10:30:00+00:00",
                      "recurring": {"schedules": 1, "created": 1, "skipped": 0, "failed": 0},
                      "purged": {"idempotency_keys": 0, "stripe_events": 1, "notifications": 0,
-                                "whatsapp_statuses": 1}}
+                                "whatsapp_statuses": 1, "deletion_audit": 0}}
     rows = occurrences(body["id"])
     assert len(rows) == 9 and rows[-1]["starts_at"] == dt.datetime(2026, 12, 21, 15, tzinfo=UTC)
     assert db.scalar("SELECT materialized_until FROM recurring_schedules") == dt.date(2026, 12, 22)

@@ -10,18 +10,25 @@ import base64
 from aws_lambda_powertools.event_handler import Response
 
 from odys import whatsapp_webhook
+from odys.api_docs import doc
 from odys.http import create_app, json_response, lambda_handler_for
 
 app = create_app()
+MAX_DELIVERY_BYTES = 3 * 1024 * 1024  # Meta batches deliveries: one can be far larger than our own JSON bodies
 
 
 @app.get("/api/whatsapp/webhook")
+@doc(auth="meta", response="text", content_type="text/plain",
+     summary="Meta's subscription check: answers hub.challenge when hub.verify_token matches",
+     problems={403: ["verification_failed"], 503: ["whatsapp_not_configured"]})
 def verify_subscription():
     answer = whatsapp_webhook.challenge(app.current_event.query_string_parameters or {})
     return Response(status_code=200, content_type="text/plain", body=answer)
 
 
 @app.post("/api/whatsapp/webhook")
+@doc(auth="meta", raw_body=True, response="WhatsAppReceipt",
+     problems={401: ["invalid_signature"], 503: ["whatsapp_not_configured"]})
 def receive_whatsapp_delivery():
     event = app.current_event
     try:
@@ -32,4 +39,4 @@ def receive_whatsapp_delivery():
     return json_response(200, {"received": True, **whatsapp_webhook.process(raw)})
 
 
-lambda_handler = lambda_handler_for(app)
+lambda_handler = lambda_handler_for(app, max_body_bytes=MAX_DELIVERY_BYTES)

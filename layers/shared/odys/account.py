@@ -145,13 +145,19 @@ def delete(user_id: str, data: AccountDelete) -> None:
     """Delete the professional and, by cascade, everything they own. Confirmation is the slug, typed exactly.
 
     Billing stops first (open Checkout session expired, subscription cancelled): if Stripe fails, 502 and
-    nothing is deleted.
+    nothing is deleted. With a PSP connection (:mod:`odys.pix_connections`), once the deletion has committed, the
+    active PIX charges and Odys's webhook are removed at the PSP, best effort: a PSP outage never blocks it.
     """
+    from odys import pix_charges, pix_connections  # only here: the PSP client is not loaded for the other routes
+
     professional = caller.professional(user_id)
     if data.confirm != professional["slug"]:
         raise BadRequest("Type your booking address (slug) exactly to confirm the deletion.",
                          code="confirmation_mismatch")
+    psp = pix_connections.client_for(str(professional["id"]))  # unsealed now: the row goes with the account
     with db.transaction():  # the row stays locked from the Stripe steps to the deletion: nothing slips in between
         billing.stop_billing(professional["id"])
         deletion_audit.account_deleted(str(professional["id"]))
+        pix_charges.release_after_commit(str(professional["id"]), connection=psp,  # PSP calls after commit
+                                         reason="account_deleted")
         store.delete(professional["id"])

@@ -10,14 +10,16 @@ Who may see it: the professional who owns the appointment and the appointment's 
 The txid is generated once per appointment (:func:`odys.pix.new_txid`) and stored in ``appointments.pix_txid``,
 so every later request shows the same code and a payment can be reconciled. A price of 0 gives a code without an
 amount (the payer types it; ``amountCents`` is null): free or "to be agreed" sessions can still be paid by PIX.
-Marking an appointment paid is ``PATCH /api/appointments/{id}``.
+Marking an appointment paid is ``PATCH /api/appointments/{id}``. With a payment connection the answer is the
+appointment's dynamic charge instead (``kind: "dynamic"``, :mod:`odys.pix_charges`), confirmed automatically;
+``kind: "static"`` otherwise, or when the PSP is down.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from odys import db, pix
+from odys import db, pix, pix_charges
 from odys.errors import Conflict, NotFound
 from odys.store import appointment_pix as store
 
@@ -78,8 +80,11 @@ def for_user(user_id: str, appointment_id: str) -> dict[str, Any]:
     row = store.visible_to(appointment_id, user_id)
     if row is None:
         raise NotFound("appointment")
+    dynamic = pix_charges.ensure(str(row["professional_id"]), appointment_id)  # with a payment connection
+    if dynamic is not None:
+        return {"appointmentId": appointment_id, **dynamic, "paymentStatus": row["payment_status"]}
     if not row["pix_key"]:
         raise Conflict("pix_key_missing", "This professional has not registered a PIX key yet, so there is no PIX "
                        "code for this appointment.")
     code = br_code(row, _txid(appointment_id, row["pix_txid"]), row["price"] or None)
-    return {"appointmentId": appointment_id, **code, "paymentStatus": row["payment_status"]}
+    return {"appointmentId": appointment_id, **code, "kind": "static", "paymentStatus": row["payment_status"]}

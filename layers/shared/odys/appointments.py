@@ -27,9 +27,9 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, PlainValidator, model_validator
+from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, model_validator
 
-from odys import agenda, booking_tokens, caller, clock, messaging, pagination, plans
+from odys import agenda, booking_tokens, caller, clock, messaging, pagination, pix_charges, plans
 from odys.appointment_views import MAX_DURATION_MINUTES, Minutes, local_instant, view
 from odys.errors import Conflict, NotFound, ValidationFailed
 from odys.fields import ApiModel, Cents, Instant, reject_nulls
@@ -81,7 +81,9 @@ def _status_list(value: object) -> object:
     return value
 
 
-DateOrInstant = Annotated[dt.date, PlainValidator(_date_or_instant)]
+DateOrInstant = Annotated[dt.date, PlainValidator(_date_or_instant), WithJsonSchema({
+    "type": "string", "examples": ["2026-12-01", "2026-12-01T09:00:00-03:00"],
+    "description": "a local date (YYYY-MM-DD, the professional's time zone) or an instant with offset"})]
 
 
 class AppointmentQuery(ApiModel):
@@ -293,6 +295,7 @@ def update(user_id: str, appointment_id: str, data: AppointmentUpdate,
             _tell_the_client(work, row, {**row, **written}, now)
     if columns:
         logger.info("appointment updated", extra={"appointment_id": appointment_id, "fields": sorted(columns)})
+        pix_charges.sync(pid, appointment_id)  # after the commit: cancelled -> charge removed, price -> revised
     return _detail_view(pid, appointment_id)
 
 
@@ -319,6 +322,9 @@ def _tell_the_client(work: agenda.Agenda, before: dict[str, Any], after: dict[st
 
 def delete(user_id: str, appointment_id: str) -> None:
     """Delete the appointment for good (to keep a record, PATCH its status to ``cancelled`` instead)."""
-    if not store.delete_one(str(caller.professional(user_id)["id"]), appointment_id):
+    pid = str(caller.professional(user_id)["id"])
+    charge = pix_charges.before_delete(pid, appointment_id)  # removed at the PSP after the deletion
+    if not store.delete_one(pid, appointment_id):
         raise NotFound("appointment")
+    pix_charges.remove(pid, charge)
     logger.info("appointment deleted", extra={"appointment_id": appointment_id})

@@ -65,8 +65,25 @@ def bearer_token(headers: dict[str, str]) -> str:
     return token.strip()
 
 
+def verified_contacts(claims: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The token's ``phone`` and ``email`` claims, each only when Supabase marks it verified
+    (``user_metadata.phone_verified`` / ``email_verified`` is ``true``), as the token has them (Supabase writes the
+    phone as digits without ``+``): ``("5511988887777", "bia@example.com")``, ``(None, None)``, ...
+    """
+    metadata = claims.get("user_metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
+
+    def verified(claim: str) -> str | None:
+        value = claims.get(claim)
+        return value if metadata.get(f"{claim}_verified") is True and isinstance(value, str) and value else None
+
+    return verified("phone"), verified("email")
+
+
 def require_user(app: Any, next_middleware: Any) -> Any:
-    """Resolver middleware: verifies the bearer token and puts ``user_id`` and ``claims`` in ``app.context``."""
+    """Resolver middleware: verifies the bearer token and puts ``user_id``, ``claims`` and the verified contacts
+    (``verified_phone``, ``verified_email``: :func:`verified_contacts`) in ``app.context``."""
     claims = verify_token(bearer_token(app.current_event.headers or {}))
-    app.append_context(user_id=claims["sub"], claims=claims)
+    phone, email = verified_contacts(claims)
+    app.append_context(user_id=claims["sub"], claims=claims, verified_phone=phone, verified_email=email)
     return next_middleware(app)

@@ -44,7 +44,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from odys import agenda, appointment_pix, booking_tokens, clock, messaging, pix, ratelimit, retention
+from odys import agenda, appointment_pix, booking_tokens, clock, messaging, pix, pix_charges, ratelimit, retention
 from odys.errors import BadRequest, Conflict, NotFound, SlotTaken, ValidationFailed
 from odys.fields import ApiModel, Email, Instant, Name, Phone
 from odys.log import logger
@@ -131,6 +131,18 @@ def pix_view(row: dict[str, Any]) -> dict[str, Any] | None:
     if not (row["pix_key"] and row["pix_txid"] and row["price"] > 0):
         return None
     return appointment_pix.br_code(row, row["pix_txid"], row["price"])
+
+
+def _with_charge(professional_id: str, outcome: Outcome) -> Outcome:
+    """The booking's ``pix`` as its dynamic charge when the professional has a payment connection
+    (:mod:`odys.pix_charges`), after the transaction: the PSP is never called inside one. The static code
+    stays otherwise (``kind: "static"``)."""
+    appointment = outcome.body["appointment"]
+    payment = pix_charges.answer(professional_id, appointment["id"], outcome.body.get("pix")) \
+        if appointment["price"] > 0 else None
+    if payment:
+        outcome.body["pix"] = payment
+    return outcome
 
 
 def _local_label(moment: dt.datetime, timezone: str) -> str:
@@ -242,7 +254,12 @@ def book(data: BookingIn, idempotency_key: str | None = None, now: dt.datetime |
     if professional_id is None:
         raise NotFound("professional", detail=f"No professional at /{data.slug}.")
     if key and (stored := _replay(professional_id, key, digest, data, now)):
-        return stored
+        return _with_charge(professional_id, stored)
+    return _with_charge(professional_id, _book_locked(professional_id, data, key, digest, now))
+
+
+def _book_locked(professional_id: str, data: BookingIn, key: str | None, digest: str, now: dt.datetime) -> Outcome:
+    """The booking in the professional's unit of work (see :func:`book`)."""
     with agenda.for_professional(professional_id) as work:
         # Under the professional's lock, so concurrent bookings see each other's count: 429 at the ceiling.
         ratelimit.require_room(ratelimit.PROFESSIONAL_BOOKINGS, str(professional_id))
@@ -280,7 +297,9 @@ def show(token: str, now: dt.datetime | None = None) -> dict[str, Any]:
     now = now or clock.now()
     row = _load(token, now)
     body: dict[str, Any] = {"appointment": appointment_view(row, now)}
-    payment = pix_view(row) if row["status"] in ACTIVE and row["payment_status"] in ("unpaid", "pending") else None
+    payment = None
+    if row["status"] in ACTIVE and row["payment_status"] in ("unpaid", "pending"):
+        payment = pix_charges.answer(str(row["professional_id"]), str(row["id"]), pix_view(row))
     if payment:
         body["pix"] = payment
     return body
@@ -357,5 +376,6 @@ def change_appointment(professional_id: str, appointment_id: str, data: BookingC
                                 f"{row['client_name']} remarcou {was} para "
                                 f"{_local_label(updated['starts_at'], row['timezone'])}.",
                                 client_id=str(row["client_id"]))
+    pix_charges.sync(professional_id, appointment_id)  # a cancelled booking's charge is removed at the PSP
     logger.info("booking changed", extra={"appointment_id": appointment_id, "action": data.action})
     return {"appointment": appointment_view(updated, now), "manageToken": booking_tokens.for_appointment(updated)}

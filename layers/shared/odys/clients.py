@@ -154,10 +154,15 @@ def update(user_id: str, client_id: str, data: ClientUpdate) -> dict[str, Any]:
 
 def delete(user_id: str, client_id: str) -> None:
     """Delete the client and everything about them (appointments, notes, recurring series, messages), leaving
-    one audit row of what went (counts, no personal data)."""
+    one audit row of what went (counts, no personal data); their active PIX charges are removed at the PSP once
+    the deletion has committed (best effort)."""
+    from odys import pix_charges  # only here: the PSP client is not loaded for the other routes
+
     professional_id = str(caller.professional(user_id)["id"])
     with db.transaction():  # the audit row exists exactly when the deletion does
         deletion_audit.client_deleted(professional_id, client_id)
+        pix_charges.release_after_commit(professional_id, client_id=client_id,  # at the PSP after commit
+                                         reason="client_deleted")
         if not store.delete_one(professional_id, client_id):
             raise NotFound("client")
     logger.info("client deleted", extra={"client_id": client_id})

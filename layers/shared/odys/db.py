@@ -62,7 +62,7 @@ from odys import config
 from odys.errors import ServiceUnavailable
 
 __all__ = ["DatabaseBusy", "DatabaseError", "DatabaseUnavailable", "after_commit", "after_transaction", "all", "close",
-           "connection", "one", "run", "scalar", "sqlstate", "transaction"]
+           "connection", "in_transaction", "one", "run", "scalar", "sqlstate", "transaction"]
 
 _local = threading.local()  # Lambda runs one request at a time; the local dev server runs threads
 
@@ -181,6 +181,12 @@ def close() -> None:
 
 def _in_transaction() -> bool:
     return getattr(_local, "depth", 0) > 0
+
+
+def in_transaction() -> bool:
+    """Whether this thread is inside :func:`transaction` now: for code that must never run inside one (a call to
+    an external service that may be slow, e.g. a PSP), which then raises or defers itself with :func:`after_commit`."""
+    return _in_transaction()
 
 
 def _connection_lost(error: Exception) -> bool:

@@ -75,6 +75,12 @@ class UnsupportedMediaType(Problem):
     status, title, code = 415, "Unsupported Media Type", "unsupported_media_type"
 
 
+class PayloadTooLarge(Problem):
+    """413: the request body is over the route's limit (refused before it is read)."""
+
+    status, title, code = 413, "Content Too Large", "payload_too_large"
+
+
 class Unauthorized(Problem):
     status, title, code = 401, "Unauthorized", "unauthorized"
 

@@ -17,7 +17,7 @@ import re
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator
 from pydantic.alias_generators import to_camel
 
 from odys.errors import ValidationFailed
@@ -66,6 +66,23 @@ def normalize_phone(value: str, default_country: str = "55") -> str:
     if digits.startswith("55") and len(digits) not in (12, 13):
         raise ValueError("a Brazilian phone needs the 2-digit DDD and 8 or 9 digits, e.g. +5511999990000")
     return "+" + digits
+
+
+def phone_variants(wa_id: str) -> list[str]:
+    """The E.164 numbers a WhatsApp id may be stored as: itself and, for Brazilian mobiles, the form with / without
+    the 9th digit (old accounts keep the 8-digit form as their WhatsApp id).
+
+    >>> phone_variants("551187654321"), phone_variants("5511987654321"), phone_variants("551133334444")
+    (['+551187654321', '+5511987654321'], ['+5511987654321', '+551187654321'], ['+551133334444'])
+    """
+    variants = ["+" + wa_id]
+    if wa_id.startswith("55"):
+        ddd, rest = wa_id[2:4], wa_id[4:]
+        if len(rest) == 8 and rest[0] in "6789":
+            variants.append(f"+55{ddd}9{rest}")
+        elif len(rest) == 9 and rest[0] == "9" and rest[1] in "6789":
+            variants.append(f"+55{ddd}{rest[1:]}")
+    return variants
 
 
 def _email(value: str) -> str:
@@ -156,11 +173,27 @@ def _hhmm(value: object) -> dt.time:
     return dt.time(int(hours), int(minutes))
 
 
-Phone = Annotated[str, AfterValidator(normalize_phone)]
+def _documented(pattern: str, example: str, description: str, **more: Any) -> WithJsonSchema:
+    """The JSON Schema docs/openapi.json shows for a field type (documentation: validation stays the validators')."""
+    return WithJsonSchema({"type": "string", "pattern": pattern, "examples": [example], "description": description,
+                           **more})
+
+
+Phone = Annotated[str, AfterValidator(normalize_phone), _documented(
+    r"^\+?[0-9][0-9 ().-]{6,22}$", "+5511987654321",
+    "a full number with country code (E.164); a Brazilian number may omit +55 and use spaces, dashes and "
+    "parentheses: answered as +5511987654321")]
 Email = Annotated[str, Field(max_length=254), AfterValidator(_email)]
-TimeZone = Annotated[str, AfterValidator(_timezone)]
-Instant = Annotated[dt.datetime, BeforeValidator(_instant)]
-Slug = Annotated[str, AfterValidator(_slug)]
+TimeZone = Annotated[str, AfterValidator(_timezone), _documented(
+    "^" + _REGION_ZONE.pattern + "$", "America/Sao_Paulo", "an IANA region time zone")]
+Instant = Annotated[dt.datetime, BeforeValidator(_instant), _documented(
+    "^" + _INSTANT_RE.pattern + "$", "2026-12-01T09:00:00-03:00",
+    f"ISO 8601 date-time with offset (Z or ±HH:MM), years {INSTANT_FIRST_YEAR} to {INSTANT_LAST_YEAR}",
+    format="date-time")]
+Slug = Annotated[str, AfterValidator(_slug), _documented(
+    r"^[a-z0-9][a-z0-9-]{1,38}[a-z0-9]$", "ana-psi",
+    "3 to 40 lower-case letters, digits and dashes (not at the ends); a few words are reserved")]
 Name = Annotated[str, Field(min_length=1, max_length=120)]
-HHMM = Annotated[dt.time, BeforeValidator(_hhmm)]
+HHMM = Annotated[dt.time, BeforeValidator(_hhmm), _documented(r"^([01]\d|2[0-3]):[0-5]\d$", "09:00",
+                                                               "local time HH:MM, 00:00 to 23:59")]
 Cents = Annotated[int, Field(ge=0, le=100_000_00, strict=True)]

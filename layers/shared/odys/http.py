@@ -25,7 +25,7 @@ UTF-8 JSON, or nests deeper than :data:`MAX_JSON_DEPTH`, is 400 ``malformed_json
 
 from __future__ import annotations
 
-import datetime as dt
+import base64
 import json
 import uuid
 from collections.abc import Callable
@@ -37,7 +37,9 @@ from pydantic import BaseModel, ValidationError
 
 from odys import ratelimit
 from odys.db import DatabaseError, sqlstate
-from odys.errors import PROBLEM_CONTENT_TYPE, BadRequest, NotFound, Problem, UnsupportedMediaType, ValidationFailed
+from odys.errors import (PROBLEM_CONTENT_TYPE, BadRequest, NotFound, PayloadTooLarge, Problem, UnsupportedMediaType,
+                         ValidationFailed)
+from odys.jsonfmt import to_json
 from odys.log import logger
 
 M = TypeVar("M", bound=BaseModel)
@@ -46,28 +48,38 @@ JSON_MEDIA_TYPE = "application/json"
 MAX_JSON_DEPTH = 32  # our bodies nest 3 deep; deeper is an attack on the parser, not a request
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    if isinstance(value, (dt.date, dt.time)):
-        return value.isoformat(timespec="minutes") if isinstance(value, dt.time) else value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
-
-
-def to_json(data: Any) -> str:
-    return json.dumps(data, default=_default, separators=(",", ":"), ensure_ascii=False)
-
-
 def json_response(status: int, data: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(status_code=status, content_type="application/json", body=to_json(data), headers=headers or {})
 
 
 def no_content() -> Response:
     return Response(status_code=204, body="")
+
+
+def binary_response(status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> Response:
+    """A body of bytes, sent base64-encoded as API Gateway expects (``isBase64Encoded``): its size on the wire is
+    exactly 4/3 of ``data``, whatever it holds."""
+    response = Response(status_code=status, content_type=content_type, body=base64.b64encode(data).decode(),
+                        headers=headers or {})
+    response.base64_encoded = True  # a str body: Powertools neither re-serialises nor re-encodes it
+    return response
+
+
+def accepts_gzip(app: APIGatewayHttpResolver) -> bool:
+    """Whether the request's ``Accept-Encoding`` admits gzip (``gzip``, else ``*``, with a q-value above 0).
+
+    On header values: ``"gzip, deflate, br"`` -> True, ``"br, gzip;q=0"`` -> False, ``"*"`` -> True, none -> False.
+    """
+    header = next((v for k, v in (app.current_event.headers or {}).items() if k.lower() == "accept-encoding"), "")
+    weights: dict[str, float] = {}
+    for item in header.split(","):
+        coding, *params = [part.strip().lower() for part in item.split(";")]
+        q = next((p[2:] for p in params if p.startswith("q=")), "1")
+        try:
+            weights[coding] = float(q)
+        except ValueError:
+            weights[coding] = 0.0
+    return weights.get("gzip", weights.get("x-gzip", weights.get("*", 0.0))) > 0
 
 
 def problem_response(problem: Problem) -> Response:
@@ -194,10 +206,43 @@ def create_app() -> APIGatewayHttpResolver:
     return app
 
 
-def lambda_handler_for(app: APIGatewayHttpResolver) -> Callable[[dict, Any], dict]:
+MAX_BODY_BYTES = 1024 * 1024  # 1 MiB: our JSON bodies are a few KiB; a bigger one is refused before any parsing
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                    "Cache-Control": "no-store"}  # every answer: none is meant for a shared cache
+
+
+def _body_bytes(event: dict[str, Any], limit: int) -> int:
+    """The request body's size in bytes (exact up to ``limit``, without decoding base64)."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return len(body) * 3 // 4 - body[-2:].count("=")
+    if len(body) > limit or len(body) * 4 <= limit:  # UTF-8: 1 to 4 bytes a character
+        return len(body)
+    return len(body.encode("utf-8", "surrogatepass"))
+
+
+def _with_security_headers(result: dict[str, Any]) -> dict[str, Any]:
+    headers = result.setdefault("headers", {})
+    present = {key.lower() for key in headers}
+    for name, value in SECURITY_HEADERS.items():
+        if name.lower() not in present:
+            headers[name] = value
+    return result
+
+
+def lambda_handler_for(app: APIGatewayHttpResolver, *,
+                       max_body_bytes: int = MAX_BODY_BYTES) -> Callable[[dict, Any], dict]:
+    """The Lambda entry point of ``app``: a body over ``max_body_bytes`` is 413 ``payload_too_large`` before
+    anything reads it; every answer carries :data:`SECURITY_HEADERS` (unless the route set its own value)."""
+
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def lambda_handler(event: dict, context: Any) -> dict:
-        return app.resolve(event, context)
+        if _body_bytes(event, max_body_bytes) > max_body_bytes:
+            problem = PayloadTooLarge(f"The request body is over {max_body_bytes} bytes; send less.")
+            logger.warning("request body too large", extra={"limit_bytes": max_body_bytes})
+            return _with_security_headers({"statusCode": 413, "headers": {"Content-Type": PROBLEM_CONTENT_TYPE},
+                                           "body": to_json(problem.to_dict()), "isBase64Encoded": False})
+        return _with_security_headers(app.resolve(event, context))
 
     return lambda_handler
 

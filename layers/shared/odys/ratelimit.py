@@ -1,6 +1,7 @@
 """Named rate limits over Upstash Redis, with a per-instance in-memory fallback.
 
-The six limits of SPEC "Rate limits (Upstash, 6)", and two ceilings on the public bookings of one professional::
+The six limits of SPEC "Rate limits (Upstash, 6)", the account export's own, and two ceilings on the public
+bookings of one professional::
 
     name                    budget          keyed by
     booking                 5 / 10 min      client IP
@@ -9,6 +10,7 @@ The six limits of SPEC "Rate limits (Upstash, 6)", and two ceilings on the publi
     public                  60 / 1 min      client IP
     billing                 10 / 1 h        professional
     messages                30 / 1 min      professional
+    export                  10 / 1 h        user (GET /api/account/export: each one reads the whole practice)
     professional_bookings   30 / 1 h        professional (POST /api/booking, whatever the client IP)
     professional_bookings_daily  100 / 24 h professional
 
@@ -131,6 +133,7 @@ LIMITS: dict[str, Limit] = {
         Limit("public", 60, 60),  # client IP
         Limit("billing", 10, 60 * 60),  # professional
         Limit("messages", 30, 60),  # professional
+        Limit("export", 10, 60 * 60),  # user: an account export reads the whole practice (seconds of database)
         Limit("professional_bookings", 30, 60 * 60),  # professional: public bookings, from any IP
         Limit("professional_bookings_daily", 100, 24 * 60 * 60),  # professional: public bookings, from any IP
     )
@@ -362,11 +365,23 @@ def _fallback(limit: Limit, identifier: str, error: BaseException | None, count:
     return _memory(limit, identifier, count)
 
 
+RELAXED_FACTOR = 1000
+
+
+def _relaxed() -> bool:
+    """``ODYS_RATE_LIMITS_RELAXED=1`` multiplies every budget by :data:`RELAXED_FACTOR` (the fuzzing run of
+    ``make test``); honoured only when ``ODYS_STAGE`` is dev or test, ignored anywhere else."""
+    return config.env("ODYS_RATE_LIMITS_RELAXED") == "1" and config.is_local()
+
+
 def _limit_for(name: str) -> Limit:
     try:
-        return LIMITS[name]
+        limit = LIMITS[name]
     except KeyError:
         raise ValueError(f"unknown rate limit {name!r}; known: {', '.join(LIMITS)}") from None
+    if _relaxed():
+        return Limit(limit.name, limit.max_requests * RELAXED_FACTOR, limit.window_seconds)
+    return limit
 
 
 def check(name: str, identifier: str) -> Decision:

@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from odys import agenda, booking, booking_tokens, clock, config, db, links, outbox, reply_payloads
+from odys.fields import phone_variants
 from odys.errors import Conflict, Forbidden, NotFound, Problem, ServiceUnavailable, Unauthorized
 from odys.log import logger
 from odys.notifications import notify_professional
@@ -229,23 +230,6 @@ def _status(item: dict[str, Any], now: dt.datetime) -> str:
 class Sender:
     wa_id: str | None
     user_id: str | None
-
-
-def phone_variants(wa_id: str) -> list[str]:
-    """The E.164 numbers a WhatsApp id may be stored as: itself and, for Brazilian mobiles, the form with / without
-    the 9th digit (old accounts keep the 8-digit form as their WhatsApp id).
-
-    >>> phone_variants("551187654321"), phone_variants("5511987654321"), phone_variants("551133334444")
-    (['+551187654321', '+5511987654321'], ['+5511987654321', '+551187654321'], ['+551133334444'])
-    """
-    variants = ["+" + wa_id]
-    if wa_id.startswith("55"):
-        ddd, rest = wa_id[2:4], wa_id[4:]
-        if len(rest) == 8 and rest[0] in "6789":
-            variants.append(f"+55{ddd}9{rest}")
-        elif len(rest) == 9 and rest[0] == "9" and rest[1] in "6789":
-            variants.append(f"+55{ddd}{rest[1:]}")
-    return variants
 
 
 def _sender(item: dict[str, Any], value: dict[str, Any]) -> Sender:

@@ -14,7 +14,7 @@ from odys import db
 def visible_to(appointment_id: str, user_id: str) -> dict[str, Any] | None:
     """The appointment with its professional's PIX data, when ``user_id`` is its professional or its client."""
     return db.one(
-        "SELECT a.price, a.pix_txid, a.payment_status, p.name AS professional_name, p.slug, p.city, p.pix_key "
+        "SELECT a.professional_id, a.price, a.pix_txid, a.payment_status, p.name AS professional_name, p.slug, p.city, p.pix_key "
         "FROM appointments a JOIN professionals p ON p.id = a.professional_id "
         "JOIN clients c ON c.id = a.client_id AND c.professional_id = a.professional_id "
         "WHERE a.id = :id AND (p.user_id = :uid OR c.user_id = :uid)",

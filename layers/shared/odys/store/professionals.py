@@ -59,6 +59,7 @@ def delete(professional_id: str) -> bool:
 
 
 def review_summary(professional_id: str) -> dict[str, Any]:
+    """``{count, average}`` of the reviews the public sees (hidden ones left out); average null without any."""
     row = db.one("SELECT count(*) AS count, round(avg(rating)::numeric, 2)::float8 AS average "
-                 "FROM reviews WHERE professional_id = :pid", pid=professional_id)
+                 "FROM reviews WHERE professional_id = :pid AND hidden_at IS NULL", pid=professional_id)
     return row or {"count": 0, "average": None}
