@@ -236,6 +236,48 @@ def s3(moto_sqs, monkeypatch):
     export_bucket.reset_client()
 
 
+@pytest.fixture
+def kms(moto_sqs, monkeypatch):
+    """A KMS key on the session's moto server, as PIX_KMS_KEY_ID (what seals the PSP credentials)."""
+    import boto3
+
+    from odys import sealed
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", moto_sqs.endpoint)
+    key_id = boto3.client("kms", endpoint_url=moto_sqs.endpoint).create_key()["KeyMetadata"]["KeyId"]
+    monkeypatch.setenv("PIX_KMS_KEY_ID", key_id)
+    sealed.reset_client()
+    yield key_id
+    sealed.reset_client()
+
+
+@pytest.fixture(scope="session")
+def pix_double():
+    """The API Pix stand-in (devtools.pix_double, mutual TLS with a throwaway CA) for the session."""
+    from devtools.pix_double import PixDouble
+
+    double = PixDouble().start()
+    yield double
+    double.stop()
+
+
+@pytest.fixture
+def psp(pix_double):
+    """The API Pix stand-in with no clients, charges, webhooks or recorded requests."""
+    pix_double.reset()
+    return pix_double
+
+
+@pytest.fixture(scope="session")
+def groq_double():
+    """The Groq chat-completions stand-in in its fixed-questions mode (the model `make dev` runs without a key)."""
+    from devtools.groq_double import GroqDouble
+
+    double = GroqDouble(api_key="gsk_test_fixed_questions_0123456789", fixed_questions=True).start()
+    yield double
+    double.stop()
+
+
 WA_TOKEN, WA_PHONE_NUMBER_ID = "wa-test-token-0123456789", "106540352242922"
 
 

@@ -11,7 +11,6 @@ import pytest
 
 from api_walk import walk
 from devtools import lambdas, openapi
-from devtools.groq_double import GroqDouble
 from devtools.stripe_double import StripeDouble
 
 
@@ -95,33 +94,16 @@ def stripe_double(monkeypatch):
 
 
 @pytest.fixture
-def groq_double():
-    double = GroqDouble(api_key="gsk_test_walk_0123456789", fixed_questions=True).start()
-    yield double
-    double.stop()
+def psp_connectable(psp, kms, monkeypatch):
+    """The PSP stand-in and a KMS key, with the environment a payment connection to the stand-in needs."""
+    from odys import pix_api, pix_connections
 
-
-@pytest.fixture
-def psp(moto_sqs, monkeypatch):
-    """The PSP stand-in (API Pix over mutual TLS) and a KMS key on moto's server, for the payment connection."""
-    import boto3
-
-    from devtools.pix_double import PixDouble
-    from odys import pix_api, pix_connections, sealed
-
-    double = PixDouble().start()
-    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", moto_sqs.endpoint)
-    monkeypatch.setenv("PIX_KMS_KEY_ID", boto3.client("kms", endpoint_url=moto_sqs.endpoint).create_key()[
-        "KeyMetadata"]["KeyId"])
-    for key, value in {**double.environment(), "PIX_WEBHOOK_BASE_URL": "https://pix-hooks.odys.test"}.items():
+    for key, value in {**psp.environment(), "PIX_WEBHOOK_BASE_URL": "https://pix-hooks.odys.test"}.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("PIX_WEBHOOK_MTLS", raising=False)
-    sealed.reset_client()
     pix_api.reset_tokens()
     pix_connections.reset_cache()
-    yield double
-    double.stop()
-    sealed.reset_client()
+    yield psp
     pix_connections.reset_cache()
 
 
@@ -149,9 +131,10 @@ def answer_errors(document: dict, method: str, path: str, status: int, headers: 
 
 
 def test_real_answers_of_every_operation_validate_against_the_document(api, token_for, monkeypatch, stripe_double,
-                                                                        groq_double, s3, psp, document):
+                                                                        groq_double, s3, psp_connectable,
+                                                                        document):
     contradictions, succeeded = [], set()
-    for step in walk(api, token_for, monkeypatch, stripe_double, groq_double, psp):
+    for step in walk(api, token_for, monkeypatch, stripe_double, groq_double, psp_connectable):
         for error in answer_errors(document, step.method, step.path, step.status, step.headers, step.body):
             contradictions.append(f"{step.method} {step.path} -> {step.status}: {error}")
         if step.status < 300:

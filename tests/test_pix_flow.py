@@ -15,32 +15,10 @@ from booking_helpers import book
 from conftest import onboarding_body
 
 from devtools import lambdas
-from odys import clock, db, pix_api, pix_connections, pix_reconcile, sealed
+from odys import clock, db, pix_api, pix_connections, pix_reconcile
 
 WEBHOOK_BASE = "https://pix-hooks.odys.test"
 KEY = "52998224725"  # Ana's CPF key (set_pix_key below)
-
-
-@pytest.fixture(scope="module")
-def psp():
-    from devtools.pix_double import PixDouble
-
-    double = PixDouble().start()
-    yield double
-    double.stop()
-
-
-@pytest.fixture
-def kms(moto_sqs, monkeypatch):
-    """A KMS key on moto's server (the same server as the SQS fixture), as PIX_KMS_KEY_ID."""
-    import boto3
-
-    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", moto_sqs.endpoint)
-    key_id = boto3.client("kms", endpoint_url=moto_sqs.endpoint).create_key()["KeyMetadata"]["KeyId"]
-    monkeypatch.setenv("PIX_KMS_KEY_ID", key_id)
-    sealed.reset_client()
-    yield key_id
-    sealed.reset_client()
 
 
 @pytest.fixture

@@ -17,27 +17,6 @@ from odys.pix_api.client import parse_error
 from odys.pix_api.transport import Answer, CertificateInvalid, load_identity
 
 
-@pytest.fixture
-def kms(moto_sqs, monkeypatch):
-    import boto3
-
-    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", moto_sqs.endpoint)
-    monkeypatch.setenv("PIX_KMS_KEY_ID",
-                       boto3.client("kms", endpoint_url=moto_sqs.endpoint).create_key()["KeyMetadata"]["KeyId"])
-    sealed.reset_client()
-    yield
-    sealed.reset_client()
-
-
-@pytest.fixture(scope="module")
-def psp():
-    from devtools.pix_double import PixDouble
-
-    double = PixDouble().start()
-    yield double
-    double.stop()
-
-
 def test_a_sealed_blob_opens_only_with_its_own_context_and_unaltered(kms):
     blob = sealed.seal(b'{"clientSecret": "s3cr3t"}', context={"professional_id": "a"})
     assert b"s3cr3t" not in blob

@@ -19,7 +19,6 @@ import pytest
 from booking_helpers import book, configure, local_today, slots_on
 from conftest import onboarding_body
 from devtools import lambdas, openapi
-from devtools.groq_double import GroqDouble
 from odys import db
 
 
@@ -32,13 +31,6 @@ ROUTES = lambdas.load_routes()
 FUTURE = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=5)).replace(microsecond=0).isoformat()
 PIX_TOKEN = "tenancy0callback0token0of0professional0a"  # A's callback URL token (its sha256 is stored)
 UNKNOWN_PIX_TOKEN = "tenancy0unknown0callback0token0abcdefgh"  # well-formed, names no connection
-
-
-@pytest.fixture(scope="module")
-def groq_double():
-    double = GroqDouble(api_key="gsk_test_tenancy_0123456789", fixed_questions=True).start()
-    yield double
-    double.stop()
 
 
 @pytest.fixture
