@@ -34,7 +34,9 @@ class Answer(BaseModel):
 
 # --- account and public profile ---------------------------------------------------------------------------------
 
-class Account(Answer):
+class ProfessionalSettings(Answer):
+    """The professional's own row as they set it (the account and the export both answer it)."""
+
     id: uuid.UUID
     slug: str
     name: str
@@ -55,14 +57,17 @@ class Account(Answer):
     payment_type: Literal["per_session", "monthly"]
     pix_key_type: Literal["cpf", "cnpj", "email", "phone", "evp"] | None
     pix_key: str | None
+    whatsapp_enabled: bool
+    created_at: Instant
+    updated_at: Instant
+
+
+class Account(ProfessionalSettings):
     plan: Plan
     effective_plan: Plan
     trial_ends_at: Instant | None
     trial_days_left: int
     has_subscription: bool
-    whatsapp_enabled: bool
-    created_at: Instant
-    updated_at: Instant
 
 
 class ReviewSummary(Answer):
@@ -597,31 +602,8 @@ class ClientExport(Answer):
 
 # --- the professional's data export (GET /api/account/export; columns as odys.store.account_export lists them) ------
 
-class ExportProfessional(Answer):
-    id: uuid.UUID
+class ExportProfessional(ProfessionalSettings):
     user_id: str
-    name: str
-    slug: str
-    phone: E164
-    email: str
-    profession: str
-    bio: str | None
-    avatar_url: str | None
-    city: str | None
-    timezone: str
-    session_price: Cents
-    session_duration_minutes: int
-    buffer_minutes: int
-    min_notice_minutes: int
-    booking_window_days: int
-    cancellation_notice_hours: int
-    auto_confirm: bool
-    payment_type: Literal["per_session", "monthly"]
-    pix_key_type: Literal["cpf", "cnpj", "email", "phone", "evp"] | None
-    pix_key: str | None
-    whatsapp_enabled: bool
-    created_at: Instant
-    updated_at: Instant
 
 
 class ExportSubscription(Answer):
