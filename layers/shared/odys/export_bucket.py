@@ -13,19 +13,14 @@ first upload, never at cold start: the exports that fit in the response pay noth
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-from odys import config
+from odys import aws_clients, config
 
 PART_BYTES = 8 * 1024 * 1024
-_client: Any = None
-_client_lock = threading.Lock()
-
-
 class ExportBucketNotConfigured(config.ConfigurationError):
     """EXPORT_BUCKET is not set."""
 
@@ -60,23 +55,14 @@ def bucket() -> str:
 
 
 def _s3() -> Any:
-    """One S3 client per execution environment, created on first use (SigV4: presigned URLs need it)."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            import boto3
-            from botocore.config import Config
-
-            _client = boto3.client("s3", config=Config(signature_version="s3v4", connect_timeout=2, read_timeout=10,
-                                                       retries={"max_attempts": 3, "mode": "standard"}))
-        return _client
+    """The environment's S3 client (SigV4: presigned URLs need it)."""
+    return aws_clients.client("s3", signature_version="s3v4", connect_timeout=2, read_timeout=10,
+                              retries={"max_attempts": 3, "mode": "standard"})
 
 
 def reset_client() -> None:
     """Forget the client (tests pointing at another endpoint)."""
-    global _client
-    with _client_lock:
-        _client = None
+    aws_clients.reset("s3")
 
 
 def put(fileobj: IO[bytes], *, name: str, prefix: str, content_type: str, content_encoding: str | None) -> str:

@@ -14,18 +14,13 @@ enqueue runs after the request's commit, and a failure only delays the message u
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from odys import config
+from odys import aws_clients, config
 
 BATCH = 10  # SendMessageBatch's limit
 MAX_DELAY = 900  # SQS DelaySeconds' limit
-
-_client: Any = None
-_client_lock = threading.Lock()
-
 
 class QueueNotConfigured(config.ConfigurationError):
     """WHATSAPP_QUEUE_URL is not set."""
@@ -39,23 +34,13 @@ def queue_url() -> str:
 
 
 def _sqs() -> Any:
-    """One SQS client per execution environment, created on first use."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            import boto3
-            from botocore.config import Config
-
-            _client = boto3.client("sqs", config=Config(connect_timeout=2, read_timeout=3,
-                                                        retries={"max_attempts": 2, "mode": "standard"}))
-        return _client
+    """The environment's SQS client: short timeouts and few retries (an enqueue runs after the request's commit)."""
+    return aws_clients.client("sqs", connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
 
 
 def reset_client() -> None:
     """Forget the client (tests pointing at another endpoint)."""
-    global _client
-    with _client_lock:
-        _client = None
+    aws_clients.reset("sqs")
 
 
 def body(message_id: str) -> str:

@@ -18,28 +18,19 @@ import json
 import os
 from typing import Any
 
-from odys import config
-
-_client: Any = None
-
+from odys import aws_clients, config
 
 class SealError(RuntimeError):
     """The blob cannot be opened (other context, other key, altered) or KMS refused; the message has no secret."""
 
 
 def _kms() -> Any:
-    global _client
-    if _client is None:
-        import boto3
-
-        _client = boto3.client("kms")
-    return _client
+    return aws_clients.client("kms")
 
 
 def reset_client() -> None:
     """Forget the KMS client (tests switching moto on and off)."""
-    global _client
-    _client = None
+    aws_clients.reset("kms")
 
 
 def _key_id() -> str:
