@@ -32,13 +32,14 @@ def sqs(monkeypatch):
         client = boto3.client("sqs", region_name="us-east-1")
         url = client.create_queue(QueueName="odys-whatsapp-test")["QueueUrl"]
         monkeypatch.setenv("WHATSAPP_QUEUE_URL", url)
-        monkeypatch.setattr(queue, "_client", None)
+        queue.reset_client()  # a client of moto's in-process mock, for this test only
 
         def received() -> list[str]:
             out = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
             return [json.loads(m["Body"])["messageId"] for m in out]
 
         yield received
+        queue.reset_client()
 
 
 @pytest.fixture
