@@ -160,13 +160,6 @@ def _range(query: AppointmentQuery, timezone: str) -> tuple[dt.datetime | None, 
     return starts_from, starts_before
 
 
-def _next_cursor(rows: list[dict[str, Any]], more: bool) -> str | None:
-    if not more:
-        return None
-    last = rows[-1]
-    return pagination.keyset_cursor("appointments", last["starts_at"], last["id"])
-
-
 def list_page(user_id: str, query: AppointmentQuery) -> dict[str, Any]:
     """A page of the professional's appointments in start order, filtered by range, status and client.
 
@@ -179,8 +172,8 @@ def list_page(user_id: str, query: AppointmentQuery) -> dict[str, Any]:
         pid, limit=query.limit + 1, starts_from=starts_from, starts_before=starts_before, statuses=query.status,
         client_id=str(query.client_id) if query.client_id else None,
         after=pagination.keyset_after("appointments", query.cursor))
-    items, more = pagination.split(rows, query.limit)
-    return {"appointments": [view(r) for r in items], "nextCursor": _next_cursor(items, more)}
+    items, cursor = pagination.keyset_page("appointments", rows, query.limit, at="starts_at")
+    return {"appointments": [view(r) for r in items], "nextCursor": cursor}
 
 
 def get(user_id: str, appointment_id: str) -> dict[str, Any]:

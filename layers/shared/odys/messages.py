@@ -105,11 +105,7 @@ def list_page(user_id: str, query: MessageQuery, now: dt.datetime | None = None)
     client = _client_or_404(pid, query.client_id)
     rows = store.conversation_page(pid, str(client["id"]), limit=query.limit + 1,
                                    after=pagination.keyset_after("messages", query.cursor))
-    items, more = pagination.split(rows, query.limit)
-    cursor = None
-    if more:
-        last = items[-1]
-        cursor = pagination.keyset_cursor("messages", last["created_at"], last["id"])
+    items, cursor = pagination.keyset_page("messages", rows, query.limit)
     return {"messages": [view(r) for r in items], "nextCursor": cursor,
             "window": window(pid, str(client["id"]), now or clock.now())}
 

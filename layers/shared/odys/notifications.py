@@ -73,11 +73,7 @@ def list_page(user_id: str, query: NotificationQuery) -> dict[str, Any]:
     pid = str(caller.professional(user_id)["id"])
     rows = store.page(pid, unread_only=query.unread, limit=query.limit + 1,
                       after=pagination.keyset_after("notifications", query.cursor))
-    items, more = pagination.split(rows, query.limit)
-    cursor = None
-    if more:
-        last = items[-1]
-        cursor = pagination.keyset_cursor("notifications", last["created_at"], last["id"])
+    items, cursor = pagination.keyset_page("notifications", rows, query.limit)
     return {"notifications": [view(r) for r in items], "unreadCount": store.unread_count(pid), "nextCursor": cursor}
 
 

@@ -5,8 +5,9 @@
     cursor = encode("clients", {"o": 2}) if more else None   # -> "eyJrIjoiY2xpZW50cyIsIm8iOjJ9"
     decode("clients", cursor)                                # -> {"k": "clients", "o": 2}
 
-Lists ordered by an instant then an id page by keyset: ``keyset_cursor(kind, row["created_at"], row["id"])`` and
-``keyset_after(kind, cursor)`` -> ``(instant, id)`` for the next query.
+Lists ordered by an instant then an id page by keyset: ``keyset_page(kind, rows, limit)`` -> ``(page, nextCursor)``
+(the cursor is ``keyset_cursor(kind, last["created_at"], last["id"])``) and ``keyset_after(kind, cursor)`` ->
+``(instant, id)`` for the next query.
 
 A cursor is base64url JSON tagged with the list it belongs to; clients must treat it as opaque and pass it back
 unchanged. A cursor that was tampered with, or that belongs to another list, is a 400 ``invalid_cursor``.
@@ -83,6 +84,21 @@ def keyset_cursor(kind: str, at: dt.datetime, row_id: Any) -> str:
     '6f1c2b7a-1234-4567-8901-123456789012'
     """
     return encode(kind, {"t": at.astimezone(dt.timezone.utc).isoformat(), "i": str(row_id)})
+
+
+def keyset_page(kind: str, rows: list[dict[str, Any]], limit: int, *, at: str = "created_at"
+                ) -> tuple[list[dict[str, Any]], str | None]:
+    """(the page, the cursor after its last row or None) from a keyset query that fetched ``limit + 1`` rows
+    ordered by (``at``, id).
+
+    >>> import datetime as dt
+    >>> t, a, b = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc), "6f1c2b7a-0000-4000-8000-00000000000a", "b"
+    >>> page, cursor = keyset_page("notes", [{"created_at": t, "id": a}, {"created_at": t, "id": b}], 1)
+    >>> [row["id"] for row in page], keyset_after("notes", cursor)[1] == a
+    (['6f1c2b7a-0000-4000-8000-00000000000a'], True)
+    """
+    items, more = split(rows, limit)
+    return items, keyset_cursor(kind, items[-1][at], items[-1]["id"]) if more else None
 
 
 def keyset_after(kind: str, cursor: str | None) -> tuple[dt.datetime, str] | None:

@@ -112,8 +112,7 @@ def page(query: ReviewQuery) -> dict[str, Any]:
     if not enabled(professional):
         return {"slug": professional["slug"], **NO_SUMMARY, "reviews": [], "nextCursor": None}
     rows = store.visible_page(str(professional["id"]), limit=query.limit + 1, after=after)
-    items, more = pagination.split(rows, query.limit)
-    cursor = pagination.keyset_cursor("reviews", items[-1]["created_at"], items[-1]["id"]) if more else None
+    items, cursor = pagination.keyset_page("reviews", rows, query.limit)
     return {"slug": professional["slug"], **professionals_store.review_summary(professional["id"]),
             "reviews": [public_view(r) for r in items], "nextCursor": cursor}
 
