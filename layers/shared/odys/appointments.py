@@ -31,11 +31,11 @@ from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, mod
 
 from odys import agenda, booking_tokens, caller, clock, messaging, pagination, pix_charges, plans
 from odys.appointment_views import MAX_DURATION_MINUTES, Minutes, local_instant, view
+from odys.clients import client_or_404
 from odys.errors import Conflict, NotFound, ValidationFailed
 from odys.fields import ApiModel, Cents, Instant, reject_nulls
 from odys.log import logger
 from odys.store import appointments as store
-from odys.store import clients as clients_store
 from odys.store.appointments import ACTIVE
 
 UTC = dt.timezone.utc
@@ -197,19 +197,12 @@ def _end(starts_at: dt.datetime, ends_at: dt.datetime | None, duration_minutes: 
     return end
 
 
-def _client_or_404(professional_id: str, client_id: uuid.UUID) -> dict[str, Any]:
-    client = clients_store.get(professional_id, str(client_id))
-    if client is None:
-        raise NotFound("client")
-    return client
-
-
 def create(user_id: str, data: AppointmentCreate, now: dt.datetime | None = None) -> dict[str, Any]:
     """Create an appointment by hand: plan limit (402) and overlap (409) checked in one transaction."""
     now = now or clock.now()
     with agenda.for_user(user_id) as work:
         professional = work.professional
-        client = _client_or_404(work.id, data.client_id)
+        client = client_or_404(work.id, data.client_id)
         starts_at = data.starts_at.astimezone(UTC)
         ends_at = _end(starts_at, data.ends_at, data.duration_minutes, professional["session_duration_minutes"])
         price = data.price if data.price is not None else professional["session_price"]

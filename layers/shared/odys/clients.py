@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from typing import Any
 
 from pydantic import Field
@@ -63,8 +64,9 @@ def view(row: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _client_or_404(professional_id: str, client_id: str) -> dict[str, Any]:
-    row = store.get(professional_id, client_id)
+def client_or_404(professional_id: str, client_id: str | uuid.UUID) -> dict[str, Any]:
+    """The professional's client row; 404 ``not_found`` when the id is not one of theirs."""
+    row = store.get(professional_id, str(client_id))
     if row is None:
         raise NotFound("client")
     return row
@@ -124,7 +126,7 @@ def get(user_id: str, client_id: str, now: dt.datetime | None = None) -> dict[st
     """
     now = now or clock.now()
     pid = str(caller.professional(user_id)["id"])
-    client = _client_or_404(pid, client_id)
+    client = client_or_404(pid, client_id)
     upcoming = appointments_store.client_upcoming(pid, client_id, now, DETAIL_APPOINTMENTS)
     past = appointments_store.client_past(pid, client_id, now, DETAIL_APPOINTMENTS)
     totals = appointments_store.client_totals(pid, client_id)
@@ -142,7 +144,7 @@ def update(user_id: str, client_id: str, data: ClientUpdate) -> dict[str, Any]:
     reject_nulls(changes, frozenset({"name", "phone"}))
     pid = str(caller.professional(user_id)["id"])
     if not changes:
-        return view(_client_or_404(pid, client_id))
+        return view(client_or_404(pid, client_id))
     try:
         row = store.update_fields(pid, client_id, changes)
     except ClientExists:

@@ -32,11 +32,11 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from odys import caller, clock, db, message_templates, outbox, pagination
+from odys.clients import client_or_404
 from odys.errors import Conflict, NotFound, ValidationFailed
 from odys.fields import ApiModel
 from odys.log import logger
 from odys.store import appointments as appointments_store
-from odys.store import clients as clients_store
 from odys.store import messages as store
 from odys.store.appointments import ACTIVE
 
@@ -92,17 +92,10 @@ def window(professional_id: str, client_id: str, now: dt.datetime) -> dict[str, 
     return {"open": is_open, "closesAt": closes if is_open else None}
 
 
-def _client_or_404(professional_id: str, client_id: uuid.UUID) -> dict[str, Any]:
-    row = clients_store.get(professional_id, str(client_id))
-    if row is None:
-        raise NotFound("client")
-    return row
-
-
 def list_page(user_id: str, query: MessageQuery, now: dt.datetime | None = None) -> dict[str, Any]:
     """A page of the conversation with one client, newest first, with the state of the 24 h window."""
     pid = str(caller.professional(user_id)["id"])
-    client = _client_or_404(pid, query.client_id)
+    client = client_or_404(pid, query.client_id)
     rows = store.conversation_page(pid, str(client["id"]), limit=query.limit + 1,
                                    after=pagination.keyset_after("messages", query.cursor))
     items, cursor = pagination.keyset_page("messages", rows, query.limit)
@@ -179,7 +172,7 @@ def send(user_id: str, data: MessageSend, now: dt.datetime | None = None) -> dic
     """Queue free text (inside the 24 h window) or a manual template to the client; the queued message."""
     professional = caller.professional(user_id)
     pid = str(professional["id"])
-    client = _client_or_404(pid, data.client_id)
+    client = client_or_404(pid, data.client_id)
     with db.transaction():
         if data.body is not None:
             if not window(pid, str(client["id"]), now or clock.now())["open"]:
