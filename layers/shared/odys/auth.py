@@ -40,7 +40,8 @@ def verify_token(token: str) -> dict[str, Any]:
         if algorithm == "HS256":
             key: Any = config.secret("SUPABASE_JWT_SECRET")
         elif algorithm in ("RS256", "ES256") and config.env("SUPABASE_JWKS_URL"):
-            key = _jwks_client(config.env("SUPABASE_JWKS_URL")).get_signing_key_from_jwt(token).key
+            # the header is read already: get_signing_key_from_jwt would decode the whole token again
+            key = _jwks_client(config.env("SUPABASE_JWKS_URL")).get_signing_key(header.get("kid")).key
         else:
             raise Unauthorized(f"Tokens signed with {algorithm!r} are not accepted.", code="invalid_token")
         claims = jwt.decode(token, key, algorithms=[algorithm], audience=AUDIENCE, leeway=LEEWAY_SECONDS,
