@@ -80,7 +80,7 @@ def snapshot(professional_id: str) -> str:
     tables = [r[0] for r in db.run(
         "SELECT table_name FROM information_schema.columns WHERE table_schema = 'public' "
         "AND column_name = 'professional_id' ORDER BY table_name")]
-    rows = {t: db.all(f"SELECT * FROM {t} WHERE professional_id = :p ORDER BY 1::text", p=professional_id)
+    rows = {t: db.all(f"SELECT * FROM {t} AS r WHERE professional_id = :p ORDER BY r::text", p=professional_id)
             for t in tables}
     rows["professionals"] = db.all("SELECT * FROM professionals WHERE id = :p", p=professional_id)
     return json.dumps(rows, default=str, sort_keys=True)
