@@ -248,3 +248,70 @@ def test_a_commit_whose_outcome_is_unknown_runs_after_transaction_follow_ups_onl
             db.run(INSERT_PROFESSIONAL, slug="unknown")
             _terminate_our_backend()  # noticed only by the COMMIT: committed or not, nobody can tell
     assert seen == ["after_transaction"]  # e.g. the outbox forgets this transaction's ids; no enqueue happens
+
+
+# --- issue 14: one round trip per statement ------------------------------------------------------------------------
+
+
+class _Exchanges:
+    """Counts request/response exchanges on a connection's socket: a read right after written bytes were flushed."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.count, self._flushed, self._pending = inner, 0, False, False
+
+    def write(self, data):
+        self._pending = True
+        return self.inner.write(data)
+
+    def flush(self):
+        self._flushed, self._pending = self._flushed or self._pending, False
+        return self.inner.flush()
+
+    def read(self, size=-1):
+        if self._flushed:
+            self._flushed, self.count = False, self.count + 1
+        return self.inner.read(size)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.fixture
+def exchanges() -> Iterator[_Exchanges]:
+    con = db.connection()
+    counter = con._sock = _Exchanges(con._sock)
+    yield counter
+    con._sock = counter.inner
+
+
+def test_a_parameterised_statement_is_one_round_trip_and_decodes_like_pg8000(exchanges):
+    import datetime as dt
+    import uuid
+
+    pid = uuid.uuid4()
+    rows = db.all("SELECT CAST(:id AS uuid) AS id, :n + 1 AS n, CAST(:at AS timestamptz) AS at, :t AS t, "
+                  "CAST(:none AS text) AS none, CAST(:j AS jsonb) AS j",
+                  id=str(pid), n=41, at=dt.datetime(2026, 12, 2, 12, tzinfo=dt.timezone.utc), t="olá", none=None,
+                  j=json.dumps({"a": [1]}))
+    assert rows == [{"id": pid, "n": 42, "at": dt.datetime(2026, 12, 2, 12, tzinfo=dt.timezone.utc), "t": "olá",
+                     "none": None, "j": {"a": [1]}}]
+    assert exchanges.count == 1
+    db.run("INSERT INTO professionals (user_id, name, slug, phone, email, profession) "
+           "VALUES (:slug, 'P', :slug, '+5511999990000', 'p@example.com', 'Psi')", slug="one-trip")  # no rows back
+    assert exchanges.count == 2
+    assert db.run("DELETE FROM professionals WHERE slug = :slug RETURNING slug", slug="one-trip") == [["one-trip"]]
+    assert exchanges.count == 3
+
+
+@pytest.mark.parametrize("sql", [
+    "SELEC :x",                                  # refused at Parse
+    "SELECT CAST(:x AS uuid)",                   # refused at Bind (the value)
+    "SELECT 1 / (CAST(:x AS text) = 'x')::int",  # refused at Execute
+])
+def test_a_statement_refused_at_any_step_keeps_the_connection_in_step(sql, exchanges):
+    before = db.scalar("SELECT pg_backend_pid()")
+    with pytest.raises(db.DatabaseError):
+        db.run(sql, x="not-a-uuid" if "uuid" in sql else "y")
+    assert db.scalar("SELECT :v || ' reply'", v="the next") == "the next reply"  # not the refused one's
+    assert db.scalar("SELECT pg_backend_pid()") == before  # the same session: nothing was left unread
+    assert exchanges.count == 4

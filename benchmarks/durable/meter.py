@@ -11,9 +11,9 @@
 A **statement** is one ``Connection.run`` (``START TRANSACTION`` and ``COMMIT`` included). A **round trip** is one
 request/response exchange with the server: bytes flushed to the socket, then the client blocks reading the answer.
 It is counted on the socket itself (a proxy over pg8000's buffered socket file), and cross-checked against the
-number of ``ReadyForQuery`` waits (pg8000's ``handle_messages``). pg8000 1.31's ``run()`` with parameters is
-**three** round trips (Parse+Sync, Describe+Sync, Bind+Execute+Sync); without parameters one (simple query);
-a prepared statement's execution one.
+number of ``ReadyForQuery`` waits (pg8000's ``handle_messages``). ``odys.db.Connection.run`` is one round trip
+per statement (pg8000 1.31's own ``run()`` with parameters is three: Parse+Sync, Describe+Sync,
+Bind+Execute+Sync).
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ class Meter:
 
     def install(self) -> "Meter":
         from pg8000.core import CoreConnection
-        from pg8000.native import Connection
+
+        from odys.db import Connection  # the connection class every statement of the code goes through
 
         meter, run, handle = self, Connection.run, CoreConnection.handle_messages
 

@@ -56,7 +56,9 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from pg8000.native import Connection, DatabaseError, InterfaceError
+from pg8000 import core as _wire
+from pg8000.native import Connection as _NativeConnection
+from pg8000.native import DatabaseError, InterfaceError, to_statement
 
 from odys import config
 from odys.errors import ServiceUnavailable
@@ -94,6 +96,55 @@ class DatabaseBusy(ServiceUnavailable):
     def __init__(self) -> None:
         super().__init__("The database is busy with this data right now. Please retry in a moment.",
                          headers={"Retry-After": "3"})
+
+
+class Connection(_NativeConnection):
+    """pg8000's native connection, sending each parameterised statement in **one round trip**.
+
+    pg8000's own ``run()`` makes three exchanges of a parameterised statement (Parse+Sync, Describe+Sync,
+    Bind+Execute+Sync). This one sends Parse, Bind, Describe (portal), Execute and Sync in a single flush and reads
+    the answer once, as libpq's ``PQexecParams`` does: the unnamed statement, the parameters as text with their
+    types inferred by the server, exactly as pg8000 sends them. No named prepared statement is left on the
+    session, so an RDS Proxy can keep multiplexing it (named ones pin the session to one backend). An error at any
+    step makes the server skip the rest until Sync, so the reply is read to its end and the protocol stays in
+    step. The values are encoded before anything is sent: one that cannot be encoded leaves the socket untouched.
+
+        con = Connection(user="odys", unix_sock=...)
+        con.run("SELECT name FROM clients WHERE id = :id", id=client_id)   # one round trip
+        con.run("COMMIT")                                                   # no parameters: a simple query
+
+    Built on pg8000 1.31's wire helpers (``send_PARSE``/``send_BIND``/``send_EXECUTE``/``handle_messages``);
+    tests/test_db.py counts the round trips on the socket.
+    """
+
+    def run(self, sql: str, stream: Any = None, types: Any = None, **params: Any) -> Any:
+        if not params or stream is not None or types is not None:
+            return super().run(sql, stream=stream, types=types, **params)
+        statement, make_values = _statement(sql)
+        values = _wire.make_params(self.py_types, make_values(params))
+        context = _wire.Context(statement)
+        self.send_PARSE(_wire.NULL_BYTE, statement, ())
+        self.send_BIND(_wire.NULL_BYTE, values)
+        self._send_message(_wire.DESCRIBE, _wire.PORTAL + _wire.NULL_BYTE)
+        self.send_EXECUTE()
+        _wire._write(self._sock, _wire.SYNC_MSG)
+        _wire._flush(self._sock)
+        self.handle_messages(context)
+        self._context = context
+        return context.rows
+
+
+_statements: dict[str, tuple[str, Callable[[dict[str, Any]], list[Any]]]] = {}
+
+
+def _statement(sql: str) -> tuple[str, Callable[[dict[str, Any]], list[Any]]]:
+    """pg8000's ``:name`` -> ``$n`` rewrite, once per SQL text (the code's statements are a fixed set)."""
+    found = _statements.get(sql)
+    if found is None:
+        if len(_statements) >= 1024:  # a bound, should a caller ever build SQL texts without end
+            _statements.clear()
+        found = _statements[sql] = to_statement(sql)
+    return found
 
 
 def _connect_kwargs() -> dict[str, Any]:
