@@ -315,3 +315,38 @@ def test_a_statement_refused_at_any_step_keeps_the_connection_in_step(sql, excha
     assert db.scalar("SELECT :v || ' reply'", v="the next") == "the next reply"  # not the refused one's
     assert db.scalar("SELECT pg_backend_pid()") == before  # the same session: nothing was left unread
     assert exchanges.count == 4
+
+
+def test_a_transaction_sends_its_start_with_the_first_statement_and_deferred_writes_with_its_commit(exchanges):
+    with db.transaction():
+        db.run(INSERT_PROFESSIONAL, slug="lazy-begin")                        # START TRANSACTION + INSERT
+        db.defer("UPDATE professionals SET name = 'Q' WHERE slug = :slug", slug="lazy-begin")
+        db.defer("UPDATE professionals SET bio = 'b' WHERE slug = :slug", slug="lazy-begin")
+        assert exchanges.count == 1
+    assert exchanges.count == 2                                               # both UPDATEs + COMMIT
+    assert db.one("SELECT name, bio FROM professionals WHERE slug = :s", s="lazy-begin") == {"name": "Q", "bio": "b"}
+    with db.transaction():
+        pass
+    assert exchanges.count == 3                                               # an empty block sent nothing
+
+
+def test_a_deferred_write_refused_at_commit_raises_on_leaving_the_block_and_stores_nothing():
+    with pytest.raises(db.DatabaseError) as info:
+        with db.transaction():
+            db.run(INSERT_PROFESSIONAL, slug="deferred-fails")
+            db.defer(INSERT_PROFESSIONAL, slug="deferred-fails")              # the same slug: unique violation
+    assert db.sqlstate(info.value)[0] == "23505"
+    assert _stored("deferred-fails") == 0
+    assert db.scalar("SELECT 'in step'") == "in step"
+
+
+def test_a_pipeline_reads_after_a_lock_with_a_fresh_snapshot():
+    db.run(INSERT_PROFESSIONAL, slug="pipelined")
+    with db.transaction():
+        locked, counted = db.pipeline(
+            ("SELECT slug FROM professionals WHERE slug = :slug FOR UPDATE", {"slug": "pipelined"}),
+            ("SELECT count(*) AS n FROM professionals WHERE slug = :slug", {"slug": "pipelined"}))
+    assert locked == [{"slug": "pipelined"}] and counted == [{"n": 1}]
+    with pytest.raises(db.DatabaseError):
+        db.pipeline(("SELECT 1 AS one", {}), ("SELECT CAST(:x AS uuid)", {"x": "nope"}), ("SELECT 3", {}))
+    assert db.scalar("SELECT :v", v="next") == "next"

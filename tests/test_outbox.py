@@ -64,7 +64,7 @@ def test_committed_queue_is_on_sqs_exactly_once_after_commit(sqs, pro):
     with db.transaction():
         message_id = queue_activation(pro, dedupe_key="activated:1")
         assert drain(sqs) == []  # not before the commit
-        assert messages.outbox_row(message_id)["enqueued_at"] is None
+        assert messages.outbox_row(message_id)["enqueued_at"] is not None  # stamped with the row: no UPDATE after
     assert drain(sqs) == [message_id]
     row = messages.outbox_row(message_id)
     assert row["status"] == "queued" and row["enqueued_at"] is not None and row["recipient"] == "professional"
@@ -383,3 +383,17 @@ def test_the_dev_poller_feeds_whatsapp_sender_through_its_worker_pool(moto_sqs):
     assert (received, deleted) == (2, 2)
     time.sleep(1.2)
     assert drain(local) == [] and drain(local, local.dlq_url) == []
+
+
+def test_a_row_whose_enqueue_never_ran_is_sent_by_the_sweep_once_stale(sqs, pro, monkeypatch):
+    """The function died between its COMMIT and SQS: the row is stamped, so the sweep sends it STALE later."""
+    from odys import clock, db, outbox
+
+    monkeypatch.setattr(outbox, "enqueue", lambda ids: 0)  # the environment froze right after the commit
+    with db.transaction():
+        message_id = queue_activation(pro)
+    assert drain(sqs) == []
+    now = clock.now()
+    assert outbox.sweep(now + dt.timedelta(minutes=2)) == {"claimed": 0, "enqueued": 0}  # maybe still on its way
+    assert outbox.sweep(now + dt.timedelta(minutes=6)) == {"claimed": 1, "enqueued": 1}
+    assert drain(sqs) == [message_id]

@@ -1,6 +1,6 @@
 """What a request costs at the database: statements, round trips and time, counted at pg8000.
 
-    meter = Meter().install()          # wraps pg8000's Connection.run and the connection's socket
+    meter = Meter().install()          # wraps odys.db.Connection.pipeline and the connection's socket
     sample = meter.measure(lambda: lambdas.invoke("booking", event))
     sample.total_ms, sample.db_ms, sample.statements, sample.round_trips, sample.trace   # trace: one Step per run()
 
@@ -8,7 +8,8 @@
     timers.wrap(auth, "verify_token", "auth")    # time inside, minus the time of wrapped calls nested in it
     timers.reset(); ...; timers.ms               # {"auth": 0.21, ...}
 
-A **statement** is one ``Connection.run`` (``START TRANSACTION`` and ``COMMIT`` included). A **round trip** is one
+A **statement** is one SQL statement sent (``START TRANSACTION`` and ``COMMIT`` included); a trace step is one
+``odys.db.Connection.pipeline`` call (its statements joined by `` ; ``). A **round trip** is one
 request/response exchange with the server: bytes flushed to the socket, then the client blocks reading the answer.
 It is counted on the socket itself (a proxy over pg8000's buffered socket file), and cross-checked against the
 number of ``ReadyForQuery`` waits (pg8000's ``handle_messages``). ``odys.db.Connection.run`` is one round trip
@@ -89,27 +90,28 @@ class Meter:
 
         from odys.db import Connection  # the connection class every statement of the code goes through
 
-        meter, run, handle = self, Connection.run, CoreConnection.handle_messages
+        meter, pipeline, handle = self, Connection.pipeline, CoreConnection.handle_messages
 
-        def counted_run(con: Any, sql: str, stream: Any = None, types: Any = None, **params: Any) -> Any:
+        def counted_pipeline(con: Any, statements: list[tuple[str, dict[str, Any]]]) -> Any:
             if not isinstance(con._sock, _CountingSocket):
                 con._sock = _CountingSocket(con._sock, meter)
             trips = meter.round_trips
             start = time.perf_counter_ns()
             try:
-                return run(con, sql, stream=stream, types=types, **params)
+                return pipeline(con, statements)
             finally:
                 took = time.perf_counter_ns() - start
                 meter.db_ns += took
-                meter.statements += 1
+                meter.statements += len(statements)
                 if meter.tracing:
-                    meter.trace.append(Step(sql, took / 1e6, meter.round_trips - trips))
+                    meter.trace.append(Step(" ; ".join(sql for sql, _ in statements), took / 1e6,
+                                            meter.round_trips - trips))
 
         def counted_handle(con: Any, context: Any) -> Any:
             meter.waits += 1
             return handle(con, context)
 
-        Connection.run = counted_run  # type: ignore[method-assign]
+        Connection.pipeline = counted_pipeline  # type: ignore[method-assign]
         CoreConnection.handle_messages = counted_handle  # type: ignore[method-assign]
         return self
 

@@ -270,26 +270,22 @@ def update(user_id: str, appointment_id: str, data: AppointmentUpdate,
     now = now or clock.now()
     changes = data.model_dump(include=data.model_fields_set)
     reject_nulls(changes, NOT_NULL)
-    with agenda.for_user(user_id) as work:
-        pid = work.id
-        row = store.for_update(pid, appointment_id)
-        if row is None:
-            raise NotFound("appointment")
+    with agenda.for_user_appointment(user_id, appointment_id) as (work, row):  # 404 when not theirs
         columns = _column_changes(row, changes)
-        written = work.change_appointment(row, columns, now)
+        after = {**row, **work.change_appointment(row, columns, now)}  # with the client's name and phone still
         if columns:
-            _tell_the_client(work, row, {**row, **written}, now)
+            _tell_the_client(work, row, after, now)
     if columns:
         logger.info("appointment updated", extra={"appointment_id": appointment_id, "fields": sorted(columns)})
-        pix_charges.sync(pid, appointment_id)  # after the commit: cancelled -> charge removed, price -> revised
-    return _detail_view(pid, appointment_id)
+        if row["open_pix_charge"]:  # after the commit: cancelled -> charge removed, price -> revised
+            pix_charges.sync(work.id, appointment_id)
+    return view(after)
 
 
 def _tell_the_client(work: agenda.Agenda, before: dict[str, Any], after: dict[str, Any], now: dt.datetime) -> None:
-    """Queue the WhatsApp message a professional's change means for the client (in the same transaction)."""
-    detail = store.detail(work.id, str(after["id"]))
-    assert detail is not None
-    client = {"id": detail["client_id"], "name": detail["client_name"], "phone": detail["client_phone"]}
+    """Queue the WhatsApp message a professional's change means for the client (in the same transaction); ``after``
+    carries the client's ``client_name`` and ``client_phone``."""
+    client = {"id": after["client_id"], "name": after["client_name"], "phone": after["client_phone"]}
     professional = work.professional
     status, was = after["status"], before["status"]
     if status == "cancelled" and was in ACTIVE:

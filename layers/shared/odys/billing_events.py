@@ -13,9 +13,9 @@ values), and writes nothing: any other answer would only make Stripe retry it fo
 effect reads are checked (:class:`Event` and the models of the objects below).
 
 **Exactly once.** The event id is inserted into ``stripe_events`` (``ON CONFLICT DO NOTHING``) in the same
-transaction as the event's effect, so a redelivery (or two concurrent deliveries) finds the id and changes
-nothing: ``{"received": true, "duplicate": true}``. If the effect fails, the id is rolled back with it and
-Stripe's retry processes the event.
+transaction as the event's effect (by the statement that locks the professional), so a redelivery (or two
+concurrent deliveries) finds the id and changes nothing: ``{"received": true, "duplicate": true}``. If the
+effect fails, the id is rolled back with it and Stripe's retry processes the event.
 
 **Out of order.** Stripe does not guarantee delivery order. ``professionals.stripe_state_at`` holds the
 ``created`` time of the newest event applied; an event created earlier is ignored (``stale``). At the same second
@@ -284,12 +284,18 @@ NOTICES: dict[str, tuple[str, str, str]] = {
 }
 
 
-def notify(professional_id: str, kind: str, *, event_id: str, plan: str | None = None) -> None:
-    """Tell the professional about a billing event (in-app now; WhatsApp hangs off here). At most once per event."""
+def notice(kind: str, *, event_id: str, plan: str | None = None) -> dict[str, str]:
+    """The in-app notice of a billing event (``kind``, ``title``, ``body``, ``dedupe_key``: once per event)."""
     title, body, _template = NOTICES[kind]
     label = plans.PLANS[plan].label if plan in plans.PLANS else ""  # type: ignore[index]
-    notify_professional(professional_id, f"billing_{kind}", title, body.format(plan=label).replace("  ", " "),
-                        dedupe_key=f"stripe:{event_id}:{kind}")
+    return {"kind": f"billing_{kind}", "title": title, "body": body.format(plan=label).replace("  ", " "),
+            "dedupe_key": f"stripe:{event_id}:{kind}"}
+
+
+def notify(professional_id: str, kind: str, *, event_id: str, plan: str | None = None) -> None:
+    """Tell the professional about a billing event (in-app now; WhatsApp hangs off here). At most once per event."""
+    told = notice(kind, event_id=event_id, plan=plan)
+    notify_professional(professional_id, told["kind"], told["title"], told["body"], dedupe_key=told["dedupe_key"])
     if kind in ("subscription_activated", "subscription_cancelled"):  # on WhatsApp too, in this transaction
         from odys import messaging
         from odys.store import professionals
@@ -359,12 +365,41 @@ def _cancel_duplicate(event: Event, professional_id: str, subscription_id: str) 
 
 # --- handlers (each runs inside the event's transaction) ---------------------------------------------------------
 
+_Lock = Callable[..., "dict[str, Any] | None"]
+"""``lock(professional_id=…, customer_id=…, subscription_id=…)``: the billing state of the professional the event is
+about, locked (:func:`odys.store.billing.lock_professional`), recorded with the event id in the same statement."""
 
-def _checkout_completed(event: Event, session: CheckoutSession) -> str:
+
+class _Duplicate(Exception):
+    """The event id was recorded before: the event was processed (or is being processed) by another delivery."""
+
+
+class _Delivery:
+    """Records one event exactly once: with the professional's lock when a handler takes it, else on its own."""
+
+    def __init__(self, event: Event) -> None:
+        self.event = event
+        self.recorded = False
+
+    def lock(self, **keys: str | None) -> dict[str, Any] | None:
+        recorded, state = store.record_and_lock(self.event.id, self.event.type, **keys)
+        if not recorded:
+            raise _Duplicate()
+        self.recorded = True
+        return state
+
+    def record(self) -> None:
+        if not self.recorded and not store.record_event(self.event.id, self.event.type):
+            raise _Duplicate()
+        self.recorded = True
+
+
+
+def _checkout_completed(event: Event, session: CheckoutSession, lock: _Lock) -> str:
     subscription_id, customer_id = session.subscription, session.customer
     if session.mode != "subscription" or not subscription_id:
         return "ignored"
-    state = store.lock_professional(
+    state = lock(
         professional_id=_uuid(session.metadata.get("professionalId")) or _uuid(session.client_reference_id),
         customer_id=customer_id)
     if state is None:
@@ -392,10 +427,10 @@ def _checkout_completed(event: Event, session: CheckoutSession) -> str:
     return "applied"
 
 
-def _subscription_updated(event: Event, subscription: Subscription) -> str:
+def _subscription_updated(event: Event, subscription: Subscription, lock: _Lock) -> str:
     subscription_id, customer_id = subscription.id, subscription.customer
-    state = store.lock_professional(professional_id=_uuid(subscription.metadata.get("professionalId")),
-                                    customer_id=customer_id, subscription_id=subscription_id)
+    state = lock(professional_id=_uuid(subscription.metadata.get("professionalId")), customer_id=customer_id,
+                 subscription_id=subscription_id)
     if state is None:
         return _unknown(event, subscription_id, customer_id)
     if state["stripe_subscription_id"] not in (None, subscription_id):
@@ -415,20 +450,21 @@ def _subscription_updated(event: Event, subscription: Subscription) -> str:
         return "ignored"
     if is_stale(state, event.created_at, starts=plan != "free"):
         return "stale"
-    store.apply_subscription(str(state["id"]), plan=plan, customer_id=customer_id, subscription_id=keep_id,
-                             state_at=event.created_at)
+    told = None  # the notice is written by the same statement as the new state
     if plan != state["plan"]:
         if status in SUSPENDED_STATUSES:
-            notify(str(state["id"]), "subscription_suspended", event_id=event.id)
+            told = notice("subscription_suspended", event_id=event.id)
         elif plan != "free" and state["plan"] != "free":
-            notify(str(state["id"]), "plan_changed", event_id=event.id, plan=plan)
+            told = notice("plan_changed", event_id=event.id, plan=plan)
+    store.apply_subscription(str(state["id"]), plan=plan, customer_id=customer_id, subscription_id=keep_id,
+                             state_at=event.created_at, notice=told)
     return "applied"
 
 
-def _subscription_deleted(event: Event, subscription: Subscription) -> str:
+def _subscription_deleted(event: Event, subscription: Subscription, lock: _Lock) -> str:
     subscription_id, customer_id = subscription.id, subscription.customer
-    state = store.lock_professional(subscription_id=subscription_id, customer_id=customer_id,
-                                    professional_id=_uuid(subscription.metadata.get("professionalId")))
+    state = lock(subscription_id=subscription_id, customer_id=customer_id,
+                 professional_id=_uuid(subscription.metadata.get("professionalId")))
     if state is None:
         return _unknown(event, subscription_id, customer_id)
     current = state["stripe_subscription_id"]
@@ -443,18 +479,17 @@ def _subscription_deleted(event: Event, subscription: Subscription) -> str:
     return "applied"
 
 
-def _payment_failed(event: Event, invoice: Invoice) -> str:
+def _payment_failed(event: Event, invoice: Invoice, lock: _Lock) -> str:
     details = (invoice.parent.subscription_details if invoice.parent else None) or _SubscriptionDetails()
-    state = store.lock_professional(professional_id=_uuid(details.metadata.get("professionalId")),
-                                    customer_id=invoice.customer,
-                                    subscription_id=invoice.subscription or details.subscription)
+    state = lock(professional_id=_uuid(details.metadata.get("professionalId")), customer_id=invoice.customer,
+                 subscription_id=invoice.subscription or details.subscription)
     if state is None:
         return _unknown(event, invoice.id, invoice.customer)
     notify(str(state["id"]), "payment_failed", event_id=event.id)
     return "notified"
 
 
-HANDLERS: dict[str, tuple[type[_Stripe], Callable[[Event, Any], str]]] = {
+HANDLERS: dict[str, tuple[type[_Stripe], Callable[[Event, Any, _Lock], str]]] = {
     # event type: (the model of data.object, the effect)
     "checkout.session.completed": (CheckoutSession, _checkout_completed),
     "customer.subscription.updated": (Subscription, _subscription_updated),
@@ -471,12 +506,14 @@ def process(payload: bytes) -> dict[str, Any]:
         return {"received": True, "ignored": True, "outcome": "malformed"}
     event, obj = parsed
     handler = HANDLERS.get(event.type)
+    delivery = _Delivery(event)
     try:
         with db.transaction():
-            if not store.record_event(event.id, event.type):
-                logger.info("stripe event already processed", extra={"event_id": event.id})
-                return {"received": True, "duplicate": True}
-            outcome = handler[1](event, obj) if handler else "ignored"
+            outcome = handler[1](event, obj, delivery.lock) if handler else "ignored"
+            delivery.record()  # an event no handler locked a professional for
+    except _Duplicate:
+        logger.info("stripe event already processed", extra={"event_id": event.id})
+        return {"received": True, "duplicate": True}
     except db.DatabaseError as error:
         if db.sqlstate(error)[0] != "23505":
             raise

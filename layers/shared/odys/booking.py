@@ -7,13 +7,16 @@
     booking.change(token, BookingChange(action="cancel"))                   # {"appointment": {...}, "manageToken"}
     booking.change(token, BookingChange(action="reschedule", starts_at="2026-12-02T12:00:00Z"))
 
-Booking, in one transaction of the professional's unit of work (:mod:`odys.agenda`): claim the Idempotency-Key
-row (if any), check that ``startsAt`` is an offered, free slot (:func:`odys.slots.require_free_slot`), find the
-client by phone or create it (plan limit on clients, only for a new one), check the monthly appointment limit,
-insert the appointment at the professional's ``session_price`` (``confirmed`` when ``auto_confirm``, else
-``pending``) with the client's own ``notes`` kept apart from the professional's private notes, give it a PIX txid
-when the professional has a PIX key and a price, notify the professional in-app and record the appointment under
-the key. The database has the last word on overlaps (exclusion constraint -> 409 ``slot_taken``).
+Booking, in one transaction of the professional's unit of work (:func:`odys.agenda.for_booking`) and two round
+trips to the database: the professional's row lock with everything the booking decides on (read after the lock,
+so exact against concurrent bookings), then every write with the COMMIT. Check that ``startsAt`` is an offered,
+free slot (:func:`odys.slots.offered_slot`, :func:`odys.slots.require_free`), find the client by phone or create
+it (plan limit on clients, only for a new one), check the monthly appointment limit, insert the appointment at the
+professional's ``session_price`` (``confirmed`` when ``auto_confirm``, else ``pending``) with the client's own
+``notes`` kept apart from the professional's private notes, give it a PIX txid when the professional has a PIX
+key and a price, notify the professional in-app, queue the WhatsApp messages and record the appointment under the
+Idempotency-Key (if any). The database has the last word on overlaps (exclusion constraint -> 409
+``slot_taken``).
 
 Privacy: a public answer reveals nothing on file. The booking answer echoes the name the client submitted, the
 same whether or not the phone was already a client (an existing client keeps what the professional has on file);
@@ -34,24 +37,26 @@ retry is evaluated again.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
 from odys import agenda, appointment_pix, booking_tokens, clock, messaging, pix, pix_charges, ratelimit, retention
-from odys.errors import BadRequest, Conflict, NotFound, SlotTaken, ValidationFailed
+from odys.errors import BadRequest, ClientExists, Conflict, NotFound, SlotTaken, ValidationFailed
 from odys.fields import ApiModel, Email, Instant, Name, Phone
 from odys.log import logger
 from odys.notifications import notify_professional
-from odys.slots import require_free_slot, slot_taken
-from odys.store import clients
+from odys.slots import offered_slot, require_free, slot_taken
 from odys.store import booking as store
+from odys.store import domain_errors
 from odys.store.appointments import ACTIVE
 
 UTC = dt.timezone.utc
@@ -88,13 +93,15 @@ class BookingChange(ApiModel):
         return self
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Outcome:
     """What a booking request answers: a status and a JSON body; ``replayed`` when it came from the key store."""
 
     status: int
     body: dict[str, Any]
     replayed: bool = False
+    professional_id: str = ""
+    pix_connected: bool = False  # the professional has a PSP connection: the dynamic charge replaces the code
 
 
 # --- views ----------------------------------------------------------------------------------------------------
@@ -133,13 +140,13 @@ def pix_view(row: dict[str, Any]) -> dict[str, Any] | None:
     return appointment_pix.br_code(row, row["pix_txid"], row["price"])
 
 
-def _with_charge(professional_id: str, outcome: Outcome) -> Outcome:
+def _with_charge(outcome: Outcome) -> Outcome:
     """The booking's ``pix`` as its dynamic charge when the professional has a payment connection
     (:mod:`odys.pix_charges`), after the transaction: the PSP is never called inside one. The static code
     stays otherwise (``kind: "static"``)."""
     appointment = outcome.body["appointment"]
-    payment = pix_charges.answer(professional_id, appointment["id"], outcome.body.get("pix")) \
-        if appointment["price"] > 0 else None
+    payment = pix_charges.answer(outcome.professional_id, appointment["id"], outcome.body.get("pix"),
+                                 connected=outcome.pix_connected) if appointment["price"] > 0 else None
     if payment:
         outcome.body["pix"] = payment
     return outcome
@@ -183,102 +190,100 @@ def _booked(row: dict[str, Any], data: BookingIn, now: dt.datetime) -> Outcome:
     payment = pix_view(row)
     if payment:
         body["pix"] = payment
-    return Outcome(201, body)
+    return Outcome(201, body, professional_id=str(row["professional_id"]), pix_connected=row["pix_connected"])
 
 
-def _replay(professional_id: str, key: str, digest: str, data: BookingIn, now: dt.datetime) -> Outcome | None:
-    row = store.idempotency_get(professional_id, key, now)
-    if row is None or row["appointment_id"] is None:
-        return None
-    if row["request_hash"] != digest:
+def _replay(work: agenda.Agenda, stored: dict[str, Any], digest: str, data: BookingIn,
+            now: dt.datetime) -> Outcome | None:
+    """The answer again for a live key (``stored``: its row); 422 when it was used for another request."""
+    if stored["request_hash"] != digest:
         raise ValidationFailed("This Idempotency-Key was already used for a different booking request. Use a new "
                                "key for a new request.", code="idempotency_key_reused")
-    appointment = store.for_manage(str(row["appointment_id"]))
+    appointment = store.for_manage(str(stored["appointment_id"])) if stored["appointment_id"] else None
     if appointment is None:  # deleted meanwhile (the key row goes with it)
         return None
-    return Outcome(201, _booked(appointment, data, now).body, replayed=True)
+    return dataclasses.replace(_booked(appointment, data, now), replayed=True)
 
 
-def _client_for(work: agenda.Agenda, data: BookingClient, now: dt.datetime) -> dict[str, Any]:
-    """The professional's client with this phone; a new one (within the plan's client limit) otherwise.
-
-    An existing client keeps the name and e-mail the professional has on file: a public form may not edit them.
-    """
-    existing = clients.by_phone(work.id, data.phone)
-    if existing is not None:
-        return existing
-    created = work.add_client(data.name, data.phone, data.email, now)
-    if created is None:  # its phone was given to another client meanwhile (a client edit takes no lock)
-        created = clients.by_phone(work.id, data.phone)
-    assert created is not None
-    return created
-
-
-def _create(work: agenda.Agenda, data: BookingIn, now: dt.datetime) -> dict[str, Any]:
-    """The booking itself, inside the professional's unit of work; returns the ``for_manage`` row."""
-    professional = work.professional
-    slot = require_free_slot(professional, data.starts_at, now)
-    client = _client_for(work, data.client, now)
-    status = _initial_status(professional)
-    price = professional["session_price"]
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """The database's last word at COMMIT: an overlap is 409 ``slot_taken``, a phone taken meanwhile ClientExists."""
     try:
-        appointment = work.add_appointment(str(client["id"]), slot.starts_at, slot.ends_at, status=status,
-                                           price=price, client_notes=data.notes, now=now,
-                                           pix_txid=pix.new_txid() if professional["pix_key"] and price > 0 else None)
+        with domain_errors():
+            yield
     except SlotTaken:
         raise slot_taken() from None
-    assert appointment is not None
+
+
+def _windows(context: dict[str, Any]) -> list[tuple[int, dt.time, dt.time]]:
+    return [(day, dt.time.fromisoformat(start), dt.time.fromisoformat(end)) for day, start, end in context["windows"]]
+
+
+def _create(work: agenda.Agenda, context: dict[str, Any], data: BookingIn, now: dt.datetime) -> dict[str, Any]:
+    """The booking itself, inside the professional's unit of work, from what :func:`agenda.for_booking` read under
+    the lock; every write goes with the COMMIT. Returns the ``for_manage`` row (with ``client``)."""
+    professional = work.professional
+    slot = require_free(professional, offered_slot(professional, _windows(context), data.starts_at, now),
+                        context["busy"])
+    # An existing client keeps the name and e-mail the professional has on file: a public form may not edit them.
+    client = context["client"] or work.add_client_at_commit(data.client.name, data.client.phone, data.client.email,
+                                                            now, count=context["client_count"])
+    status = _initial_status(professional)
+    price = professional["session_price"]
+    appointment = work.add_appointment_at_commit(
+        str(client["id"]), slot.starts_at, slot.ends_at, status=status, price=price, now=now,
+        month_count=context["month_count"], client_notes=data.notes,
+        pix_txid=pix.new_txid() if professional["pix_key"] and price > 0 else None)
     notify_professional(work.id, "booking_created", "Novo agendamento",
                         f"{client['name']} agendou {_local_label(slot.starts_at, professional['timezone'])} "
-                        f"pela sua página.", client_id=str(client["id"]))
-    logger.info("booking created", extra={"appointment_id": str(appointment["id"]), "professional_id": work.id,
-                                          "status": status})
+                        f"pela sua página.", client_id=str(client["id"]), at_commit=True)
     return {**appointment, "slug": professional["slug"], "professional_name": professional["name"],
             "profession": professional["profession"], "timezone": professional["timezone"],
             "cancellation_notice_hours": professional["cancellation_notice_hours"],
-            "pix_key": professional["pix_key"], "city": professional["city"], "client": client}
+            "pix_key": professional["pix_key"], "city": professional["city"],
+            "pix_connected": context["pix_connected"], "client": client}
 
 
 def book(data: BookingIn, idempotency_key: str | None = None, now: dt.datetime | None = None) -> Outcome:
     """Book ``data.starts_at`` with the professional at ``data.slug`` (see the module docstring for the rules).
 
-    With an ``idempotency_key`` the appointment is recorded under the key in the same transaction: a retry with
-    the same key and body gets the answer again (``replayed``); a concurrent twin waits for the first one (on the
-    professional's row lock, and on the key's primary key in any case) and then gets it too; the same key with
-    another body is refused (422). Keys belong to the professional being booked and expire.
+    Two round trips to the database: the professional's lock with everything the booking decides on, then every
+    write with the COMMIT. With an ``idempotency_key`` the appointment is recorded under the key in the same
+    transaction: a retry with the same key and body gets the answer again (``replayed``); a concurrent twin waits
+    on the professional's row lock and then gets it too; the same key with another body is refused (422). Keys
+    belong to the professional being booked and expire.
     """
     key = _check_key(idempotency_key)
     now = now or clock.now()
     digest = request_hash(data)
-    professional_id = store.professional_id(data.slug.strip().lower())
-    if professional_id is None:
-        raise NotFound("professional", detail=f"No professional at /{data.slug}.")
-    if key and (stored := _replay(professional_id, key, digest, data, now)):
-        return _with_charge(professional_id, stored)
-    return _with_charge(professional_id, _book_locked(professional_id, data, key, digest, now))
+    slug = data.slug.strip().lower()
+    for attempt in (1, 2):
+        try:
+            return _with_charge(_book_locked(slug, data, key, digest, now))
+        except ClientExists:  # the phone became a client (an edit takes no lock) after it was looked up: again
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
-def _book_locked(professional_id: str, data: BookingIn, key: str | None, digest: str, now: dt.datetime) -> Outcome:
+def _book_locked(slug: str, data: BookingIn, key: str | None, digest: str, now: dt.datetime) -> Outcome:
     """The booking in the professional's unit of work (see :func:`book`)."""
-    with agenda.for_professional(professional_id) as work:
-        # Under the professional's lock, so concurrent bookings see each other's count: 429 at the ceiling.
-        ratelimit.require_room(ratelimit.PROFESSIONAL_BOOKINGS, str(professional_id))
-        if key and not store.idempotency_claim(professional_id, key, digest, now,
-                                               now + retention.IDEMPOTENCY_KEY_TTL):
-            stored = _replay(professional_id, key, digest, data, now)  # the twin request committed while we waited
-            if stored is None:
-                raise Conflict("idempotency_key_in_use", "A request with this Idempotency-Key is still being "
-                               "processed; retry in a moment.")
+    with _refusals(), agenda.for_booking(slug, data.starts_at, data.client.phone, key, now) as (work, context):
+        if key and context["idempotency"] and (stored := _replay(work, context["idempotency"], digest, data, now)):
             return stored
-        row = _create(work, data, now)
+        # Under the professional's lock, so concurrent bookings see each other's count: 429 at the ceiling.
+        ratelimit.require_room(ratelimit.PROFESSIONAL_BOOKINGS, work.id)
+        row = _create(work, context, data, now)
         if key:
-            store.idempotency_complete(professional_id, key, str(row["id"]))
+            store.idempotency_record(work.id, key, digest, str(row["id"]), now, now + retention.IDEMPOTENCY_KEY_TTL)
         outcome = _booked(row, data, now)
         messaging.booking_created(work.professional, row["client"], row, manage_token=outcome.body["manageToken"],
                                   pix_code=(outcome.body.get("pix") or {}).get("payload"))
+        logger.info("booking created", extra={"appointment_id": str(row["id"]), "professional_id": work.id,
+                                              "status": row["status"]})
         # Counted while still holding the lock: the booking is made (only the COMMIT is left), and the next booker
         # waiting on the lock must see it. A COMMIT that then fails over-counts one: harmless for a ceiling.
-        ratelimit.record(ratelimit.PROFESSIONAL_BOOKINGS, str(professional_id))
+        ratelimit.record(ratelimit.PROFESSIONAL_BOOKINGS, work.id)
     return outcome
 
 
@@ -299,7 +304,8 @@ def show(token: str, now: dt.datetime | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"appointment": appointment_view(row, now)}
     payment = None
     if row["status"] in ACTIVE and row["payment_status"] in ("unpaid", "pending"):
-        payment = pix_charges.answer(str(row["professional_id"]), str(row["id"]), pix_view(row))
+        payment = pix_charges.answer(str(row["professional_id"]), str(row["id"]), pix_view(row),
+                                     connected=row["pix_connected"])
     if payment:
         body["pix"] = payment
     return body
@@ -325,8 +331,9 @@ def _ensure_changeable(row: dict[str, Any], now: dt.datetime) -> None:
 
 def _reschedule(row: dict[str, Any], professional: dict[str, Any], starts_at: dt.datetime,
                 now: dt.datetime) -> dict[str, Any]:
-    """The column changes that move the booking to the offered slot at ``starts_at`` (its status is kept)."""
-    slot = require_free_slot(professional, starts_at, now, exclude_appointment=str(row["id"]))
+    """The column changes that move the booking to the offered slot at ``starts_at`` (its status is kept), from
+    what :func:`agenda.for_link_change` read under the lock."""
+    slot = require_free(professional, offered_slot(professional, _windows(row), starts_at, now), row["busy"])
     return {"starts_at": slot.starts_at, "ends_at": slot.ends_at}
 
 
@@ -346,9 +353,8 @@ def change_appointment(professional_id: str, appointment_id: str, data: BookingC
                        now: dt.datetime) -> dict[str, Any]:
     """:func:`change` of an appointment whose client is already authenticated otherwise (e.g. a verified
     WhatsApp quick-reply payload, :mod:`odys.whatsapp_webhook`): the same rules, errors and notice."""
-    with agenda.for_professional(professional_id) as work:  # same lock order as booking
-        professional = work.professional
-        row = store.for_manage(appointment_id, lock=True)
+    with agenda.for_link_change(professional_id, appointment_id, data.starts_at or now) as (work, row):
+        professional = work.professional  # the professional's lock first, as every writer
         if row is None:  # deleted meanwhile
             raise _link_not_found()
         _ensure_changeable(row, now)
@@ -358,7 +364,7 @@ def change_appointment(professional_id: str, appointment_id: str, data: BookingC
             assert data.starts_at is not None
             changes = _reschedule(row, professional, data.starts_at, now)
         try:
-            written = work.change_appointment(row, changes, now)
+            written = work.change_appointment(row, changes, now, month_count=row["month_count"])
         except SlotTaken:
             raise slot_taken() from None
         assert written is not None
@@ -367,7 +373,8 @@ def change_appointment(professional_id: str, appointment_id: str, data: BookingC
         client = {"id": row["client_id"], "name": row["client_name"], "phone": row["client_phone"]}
         if data.action == "cancel":
             notify_professional(work.id, "booking_cancelled", "Agendamento cancelado",
-                                f"{row['client_name']} cancelou {was}.", client_id=str(row["client_id"]))
+                                f"{row['client_name']} cancelou {was}.", client_id=str(row["client_id"]),
+                                at_commit=True)
             messaging.cancelled_by_client(professional, client, updated)
         else:
             messaging.rescheduled(professional, client, updated, old_starts_at=row["starts_at"],
@@ -375,7 +382,8 @@ def change_appointment(professional_id: str, appointment_id: str, data: BookingC
             notify_professional(work.id, "booking_rescheduled", "Agendamento remarcado",
                                 f"{row['client_name']} remarcou {was} para "
                                 f"{_local_label(updated['starts_at'], row['timezone'])}.",
-                                client_id=str(row["client_id"]))
-    pix_charges.sync(professional_id, appointment_id)  # a cancelled booking's charge is removed at the PSP
+                                client_id=str(row["client_id"]), at_commit=True)
+    if row["pix_connected"]:
+        pix_charges.sync(professional_id, appointment_id)  # a cancelled booking's charge is removed at the PSP
     logger.info("booking changed", extra={"appointment_id": appointment_id, "action": data.action})
     return {"appointment": appointment_view(updated, now), "manageToken": booking_tokens.for_appointment(updated)}

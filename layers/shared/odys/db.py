@@ -48,6 +48,7 @@ the transaction itself unless the statement ran inside a ``SAVEPOINT`` that is r
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import ssl
@@ -64,7 +65,7 @@ from odys import config
 from odys.errors import ServiceUnavailable
 
 __all__ = ["DatabaseBusy", "DatabaseError", "DatabaseUnavailable", "after_commit", "after_transaction", "all", "close",
-           "connection", "in_transaction", "one", "run", "scalar", "sqlstate", "transaction"]
+           "connection", "defer", "in_transaction", "one", "pipeline", "run", "scalar", "sqlstate", "transaction"]
 
 _local = threading.local()  # Lambda runs one request at a time; the local dev server runs threads
 
@@ -110,28 +111,54 @@ class Connection(_NativeConnection):
     step. The values are encoded before anything is sent: one that cannot be encoded leaves the socket untouched.
 
         con = Connection(user="odys", unix_sock=...)
-        con.run("SELECT name FROM clients WHERE id = :id", id=client_id)   # one round trip
-        con.run("COMMIT")                                                   # no parameters: a simple query
+        con.run("SELECT name FROM clients WHERE id = :id", id=client_id)    # one round trip
+        con.pipeline([("START TRANSACTION", {}), ("SELECT ... FOR UPDATE", {"id": pid})])  # two statements, one too
 
     Built on pg8000 1.31's wire helpers (``send_PARSE``/``send_BIND``/``send_EXECUTE``/``handle_messages``);
     tests/test_db.py counts the round trips on the socket.
     """
 
     def run(self, sql: str, stream: Any = None, types: Any = None, **params: Any) -> Any:
-        if not params or stream is not None or types is not None:
+        if stream is not None or types is not None:
             return super().run(sql, stream=stream, types=types, **params)
-        statement, make_values = _statement(sql)
-        values = _wire.make_params(self.py_types, make_values(params))
-        context = _wire.Context(statement)
-        self.send_PARSE(_wire.NULL_BYTE, statement, ())
-        self.send_BIND(_wire.NULL_BYTE, values)
-        self._send_message(_wire.DESCRIBE, _wire.PORTAL + _wire.NULL_BYTE)
-        self.send_EXECUTE()
-        _wire._write(self._sock, _wire.SYNC_MSG)
+        return self.pipeline([(sql, params)])[0][0]
+
+    def pipeline(self, statements: list[tuple[str, dict[str, Any]]]) -> list[tuple[list[list[Any]], list[str]]]:
+        """Several statements in one flush, each with its own Sync (so its own snapshot, and in autocommit its own
+        transaction); ``(rows, column names)`` of each, in order. Every reply is read before the first error is
+        raised, so the protocol stays in step; inside a transaction block an error aborts it, and the server
+        refuses the statements after it."""
+        if len(statements) == 1 and not statements[0][1]:  # a script may hold several statements: simple query
+            context = self._context = self.execute_simple(statements[0][0])
+            return [(context.rows or [], [c["name"] for c in context.columns] if context.columns else [])]
+        encoded = []
+        for sql, params in statements:  # encode everything before sending anything
+            if not params:  # sent as written, like pg8000's simple query (no ``:name`` rewriting)
+                encoded.append((sql, ()))
+                continue
+            statement, make_values = _statement(sql)
+            encoded.append((statement, _wire.make_params(self.py_types, make_values(params))))
+        for statement, values in encoded:
+            self.send_PARSE(_wire.NULL_BYTE, statement, ())
+            self.send_BIND(_wire.NULL_BYTE, values)
+            self._send_message(_wire.DESCRIBE, _wire.PORTAL + _wire.NULL_BYTE)
+            self.send_EXECUTE()
+            _wire._write(self._sock, _wire.SYNC_MSG)
         _wire._flush(self._sock)
-        self.handle_messages(context)
-        self._context = context
-        return context.rows
+        results, first_error = [], None
+        for statement, _ in encoded:
+            context = _wire.Context(statement)
+            try:
+                self.handle_messages(context)
+            except (DatabaseError, InterfaceError) as error:
+                if error is not context.error:  # the socket failed mid-reply, not the server's refusal
+                    raise
+                first_error = first_error or error  # keep reading: the next replies are already on their way
+            self._context = context
+            results.append((context.rows or [], [c["name"] for c in context.columns] if context.columns else []))
+        if first_error is not None:
+            raise first_error
+        return results
 
 
 _statements: dict[str, tuple[str, Callable[[dict[str, Any]], list[Any]]]] = {}
@@ -193,8 +220,8 @@ def connection() -> Connection:
     con = getattr(_local, "con", None)
     if con is not None:
         return con
-    if _in_transaction():  # the transaction's connection was lost: a new one would run the rest in autocommit
-        raise DatabaseUnavailable()
+    if _in_transaction() and not getattr(_local, "begin_pending", False):  # its connection was lost: a new one would run the rest
+        raise DatabaseUnavailable()                         # in autocommit
     kwargs = _connect_kwargs()
     try:
         con = Connection(**kwargs)
@@ -248,17 +275,23 @@ def _connection_lost(error: Exception) -> bool:
     return bool(state) and (state.startswith("08") or state in ("57P01", "57P02", "57P03"))
 
 
-def _rows(sql: str, params: dict[str, Any], *, retry_safe: bool | None = None) -> tuple[list[list[Any]], list[str]]:
-    if retry_safe is None:  # only a read outside a transaction may be replayed on a fresh connection
-        retry_safe = not _in_transaction() and sql.lstrip()[:6].lower() == "select"
+def _exchange(statements: list[tuple[str, dict[str, Any]]], *,
+              retry_safe: bool) -> list[tuple[list[list[Any]], list[str]]]:
+    """Send ``statements`` in one round trip, a transaction's START TRANSACTION first if it has not gone yet."""
+    begin = _in_transaction() and getattr(_local, "begin_pending", False)
+    if begin:  # nothing of the transaction exists yet: on a lost connection it can start again on a new one
+        statements, retry_safe = [("START TRANSACTION", {}), *statements], True
     for attempt in (1, 2):
         con = connection()
         try:
-            rows = con.run(sql, **params)
-            names = [c["name"] for c in con.columns] if con.columns else []
-            return rows or [], names
+            results = con.pipeline(statements)
+            if begin:
+                _local.begin_pending = False
+            return results[1:] if begin else results
         except (InterfaceError, OSError, DatabaseError) as error:
             if not _connection_lost(error):  # an error the server sent: the protocol is in step, the connection stays
+                if begin:
+                    _local.begin_pending = False  # the transaction is open (and aborted): it ends with a ROLLBACK
                 if sqlstate(error)[0] in _BUSY:
                     raise DatabaseBusy() from None
                 raise
@@ -266,11 +299,49 @@ def _rows(sql: str, params: dict[str, Any], *, retry_safe: bool | None = None) -
             if attempt == 2 or not retry_safe:
                 raise DatabaseUnavailable() from None
         except Exception:
-            # Failed on our side mid-exchange (e.g. a parameter pg8000 cannot encode, after part of the message
-            # went out): unread replies would answer the *next* query. Never reuse such a connection.
+            # Failed on our side mid-exchange: unread replies would answer the *next* query. Never reuse it.
             close()
             raise
     raise AssertionError("unreachable")
+
+
+def _rows(sql: str, params: dict[str, Any]) -> tuple[list[list[Any]], list[str]]:
+    # only a read outside a transaction may be replayed on a fresh connection
+    retry_safe = not _in_transaction() and sql.lstrip()[:6].lower() == "select"
+    return _exchange([(sql, params)], retry_safe=retry_safe)[0]
+
+
+def pipeline(*statements: tuple[str, dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Several statements in one round trip, in order; the rows of each as dicts. Each statement has its own
+    snapshot, so a read placed after a ``FOR UPDATE`` sees what was committed while the lock was awaited::
+
+        with db.transaction():
+            locked, context = db.pipeline(("SELECT ... FROM professionals WHERE slug = :slug FOR UPDATE", {...}),
+                                          ("SELECT (SELECT count(*) FROM appointments ...) AS month_count", {...}))
+
+    Outside a transaction each statement commits on its own. The first error is raised once every reply is read.
+    """
+    retry_safe = not _in_transaction() and _all_reads(statements)
+    return [[dict(zip(names, row)) for row in rows] for rows, names in _exchange(list(statements),
+                                                                                  retry_safe=retry_safe)]
+
+
+def _all_reads(statements: Any) -> bool:
+    return builtins.all(sql.lstrip()[:6].lower() == "select" for sql, _ in statements)
+
+
+def defer(sql: str, **params: Any) -> None:
+    """A write whose result nobody reads, sent with the transaction's COMMIT in the same round trip (now, outside a
+    transaction). Its error (a constraint) is raised when the block is left, and nothing of the transaction is
+    stored::
+
+        with db.transaction():
+            db.defer("INSERT INTO notifications (...) VALUES (...)", ...)   # goes with the COMMIT
+    """
+    if _in_transaction():
+        _local.deferred.append((sql, params))
+    else:
+        run(sql, **params)
 
 
 def run(sql: str, **params: Any) -> list[list[Any]]:
@@ -333,7 +404,9 @@ def _run_after(actions: list[tuple[Callable[[], Any], bool]], *, committed: bool
 def transaction() -> Iterator[None]:
     """A transaction; nested calls join the outer one. Rolls back on any exception.
 
-    If its connection is lost, leaving the block (any nested one too) raises :class:`DatabaseUnavailable`.
+    ``START TRANSACTION`` goes with the block's first statement, and :func:`defer`'s writes with its ``COMMIT``
+    (one round trip each); a block that ran nothing sends nothing. If its connection is lost, leaving the block
+    (any nested one too) raises :class:`DatabaseUnavailable`.
     """
     if _in_transaction():
         _local.depth += 1
@@ -343,41 +416,43 @@ def transaction() -> Iterator[None]:
             _local.depth -= 1
         _refuse_if_broken()
         return
-    _rows("START TRANSACTION", {}, retry_safe=True)
-    _local.depth, _local.after = 1, []
+    _local.depth, _local.after, _local.deferred, _local.begin_pending = 1, [], [], True
     try:
         yield
         _refuse_if_broken()
     except BaseException:
         con = getattr(_local, "con", None)
-        if con is not None:
+        if con is not None and not _local.begin_pending:
             try:
-                con.run("ROLLBACK")
+                con.pipeline([("ROLLBACK", {})])
             except (InterfaceError, OSError, DatabaseError):
                 close()
         _end(committed=False)
         raise
+    deferred, _local.deferred = _local.deferred, []
+    if _local.begin_pending and not deferred:  # nothing was sent: nothing to commit
+        _end(committed=True)
+        return
     try:
-        _local.con.run("COMMIT")
-    except (InterfaceError, OSError, DatabaseError) as error:
-        if _connection_lost(error):  # committed or not, we cannot know: no after_commit follow-up runs
-            close()
-            _end(committed=None)
-            raise DatabaseUnavailable() from None
-        _end(committed=False)  # refused by the server (e.g. a deferred constraint): rolled back
+        _exchange([*deferred, ("COMMIT", {})], retry_safe=False)
+    except DatabaseUnavailable:  # lost during COMMIT: committed or not, we cannot know; no after_commit follow-up
+        _end(committed=None)
+        raise
+    except (DatabaseError, DatabaseBusy):  # refused by the server (a deferred write or constraint): rolled back
+        _end(committed=False)
         raise
     _end(committed=True)
 
 
 def _refuse_if_broken() -> None:
-    if getattr(_local, "con", None) is None:  # lost inside the transaction, which the server has rolled back
+    if getattr(_local, "con", None) is None and not getattr(_local, "begin_pending", False):  # lost inside the transaction, which the server has rolled back
         raise DatabaseUnavailable()
 
 
 def _end(*, committed: bool | None) -> None:
     """Leave the transaction and run its follow-ups: an unknown outcome (the connection died during COMMIT) runs
     those of :func:`after_transaction` (the transaction has ended either way), never those of :func:`after_commit`."""
-    _local.depth = 0
+    _local.depth, _local.begin_pending, _local.deferred = 0, False, []
     actions = _local.__dict__.pop("after", [])
     _run_after(actions, committed=bool(committed))
 

@@ -17,9 +17,8 @@ import datetime as dt
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from odys import clock, db, messaging, plans
+from odys import clock, db, plans
 from odys.errors import PlanLimitReached
-from odys.notifications import notify_professional
 from odys.store import appointments, clients
 
 
@@ -33,6 +32,9 @@ def _refuse(professional: dict[str, Any], limit: Literal["clients", "appointment
     label = "clients" if limit == "clients" else "appointments this month"
 
     def tell() -> None:  # once a month and limit: in-app and on WhatsApp (one transaction of its own)
+        from odys import messaging  # here: the notice's modules are loaded only when a limit is reached
+        from odys.notifications import notify_professional
+
         with db.transaction():
             first = notify_professional(
                 professional["id"], "plan_limit_reached", "Limite do plano atingido",
@@ -48,25 +50,32 @@ def _refuse(professional: dict[str, Any], limit: Literal["clients", "appointment
     raise PlanLimitReached(label, current_plan=current, required_plan=required)
 
 
-def ensure_client_capacity(professional: dict[str, Any], now: dt.datetime | None = None) -> None:
+def ensure_client_capacity(professional: dict[str, Any], now: dt.datetime | None = None, *,
+                           count: int | None = None) -> None:
+    """402 when the plan's client limit is reached; ``count``: the clients on file, when the caller has read it
+    under the professional's lock (else it is counted here)."""
     now = now or clock.now()
     plan = plans.effective_plan(professional["plan"], professional["trial_ends_at"], now)
     allowed = plans.limit_of(plan, "clients")
     if allowed is None:
         return
-    count = clients.count(professional["id"])
+    if count is None:
+        count = clients.count(professional["id"])
     if count >= allowed:
         _refuse(professional, "clients", count, now.astimezone(ZoneInfo(professional["timezone"])).strftime("%Y-%m"))
 
 
 def ensure_appointment_capacity(professional: dict[str, Any], starts_at: dt.datetime,
-                                now: dt.datetime | None = None) -> None:
+                                now: dt.datetime | None = None, *, count: int | None = None) -> None:
+    """402 when the month of ``starts_at`` is full for the plan; ``count``: that month's appointments, when the
+    caller has read it under the professional's lock (else it is counted here)."""
     now = now or clock.now()
     plan = plans.effective_plan(professional["plan"], professional["trial_ends_at"], now)
     allowed = plans.limit_of(plan, "appointments_per_month")
     if allowed is None:
         return
-    count = appointments.count_in_month(professional["id"], professional["timezone"], starts_at)
+    if count is None:
+        count = appointments.count_in_month(professional["id"], professional["timezone"], starts_at)
     if count >= allowed:
         month = starts_at.astimezone(ZoneInfo(professional["timezone"])).strftime("%Y-%m")
         _refuse(professional, "appointments_per_month", count, month)

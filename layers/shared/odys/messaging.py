@@ -6,7 +6,8 @@
     # committed: both messages are in the outbox and go to SQS; rolled back: nothing is sent
 
 Each function queues through :mod:`odys.outbox` **inside the caller's transaction**, so a message exists exactly
-when the event that causes it committed. Dates and times are rendered in the professional's time zone (the
+when the event that causes it committed; inside one, the row is written with its COMMIT (no round trip of its
+own: nobody here reads the id back). Dates and times are rendered in the professional's time zone (the
 clients of a practice book in it; a client has no zone of their own on file). Messages about one appointment carry
 it (``appointment_id`` and the start they were written for): the sender re-reads it at send time, so a cancelled or
 moved appointment gets no stale message. Whether a message may go out at all (plan, WhatsApp switched off, the
@@ -43,7 +44,8 @@ def _to_client(professional: dict[str, Any], client: dict[str, Any], template: s
         to_phone=client["phone"], template=template,
         params={"client_name": client["name"], "professional_name": professional["name"], **params},
         appointment_id=str(appointment["id"]) if appointment else None,
-        appointment_starts_at=appointment["starts_at"] if appointment else None, dedupe_key=dedupe_key)
+        appointment_starts_at=appointment["starts_at"] if appointment else None, dedupe_key=dedupe_key,
+        at_commit=True)
 
 
 def _to_professional(professional: dict[str, Any], template: str, params: dict[str, str], *,
@@ -54,7 +56,8 @@ def _to_professional(professional: dict[str, Any], template: str, params: dict[s
         to_phone=professional["phone"], template=template,
         params={"professional_name": professional["name"], **params},
         appointment_id=str(appointment["id"]) if appointment else None,
-        appointment_starts_at=appointment["starts_at"] if appointment else None, dedupe_key=dedupe_key)
+        appointment_starts_at=appointment["starts_at"] if appointment else None, dedupe_key=dedupe_key,
+        at_commit=True)
 
 
 # --- booking and the agenda -----------------------------------------------------------------------------------

@@ -36,8 +36,15 @@ MAX_IDS = 200
 
 
 def notify_professional(professional_id: str, kind: str, title: str, body: str = "", *,
-                        client_id: str | None = None, dedupe_key: str | None = None) -> bool:
-    """Record a notification; returns False when ``dedupe_key`` was already used (nothing written)."""
+                        client_id: str | None = None, dedupe_key: str | None = None, at_commit: bool = False) -> bool:
+    """Record a notification; returns False when ``dedupe_key`` was already used (nothing written).
+
+    ``at_commit`` (no ``dedupe_key``): written with the transaction's COMMIT, in its round trip (True).
+    """
+    if at_commit:
+        assert dedupe_key is None, "a deferred notice cannot tell whether its dedupe key was used"
+        store.insert_at_commit(professional_id, kind, title, body, client_id=client_id)
+        return True
     return store.insert(professional_id, kind, title, body, client_id=client_id, dedupe_key=dedupe_key)
 
 

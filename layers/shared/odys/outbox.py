@@ -18,8 +18,10 @@ and reaches SQS only once that transaction commits.
   ``TemplateError``), stores the rendered text as ``body`` and the params for the sender. A ``dedupe_key`` that
   already exists makes it a no-op (None), in the same transaction: the same event queued twice sends once.
 * Outside a transaction the row commits at once (autocommit) and is enqueued right away.
-* :func:`enqueue` never raises: an SQS failure is logged and counted (``WhatsAppEnqueueFailed``); the row stays
-  ``queued`` with no ``enqueued_at`` and :func:`sweep` sends it later. SQS may deliver an id more than once (and
+* A row is written with ``enqueued_at`` already stamped: its id goes to SQS right after the commit, without an
+  UPDATE on the way out. :func:`enqueue` never raises: an SQS failure is logged and counted
+  (``WhatsAppEnqueueFailed``) and clears the stamp, so :func:`sweep` sends the row a minute later; a function that
+  dies between COMMIT and SQS leaves it stamped, and the sweep sends it 5 minutes later. SQS may deliver an id more than once (and
   the sweep may re-send one): the sender acts on a row only while it is ``queued``.
 
 Cold start: importing this module imports neither boto3 nor the templates; both load on first use.
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import uuid
 from collections.abc import Iterable
 
 from odys import clock, db, metrics, queue as sqs
@@ -44,8 +47,12 @@ SWEEP_MAX_BATCHES = 10   # at most 1,000 rows a run (every 5 minutes): bounded w
 def queue(*, professional_id: str, template: str, params: dict[str, str], recipient: str, to_phone: str,
           client_id: str | None = None, locale: str = "pt-BR", appointment_id: str | None = None,
           appointment_starts_at: dt.datetime | None = None, dedupe_key: str | None = None,
-          automatic: bool = True) -> str | None:
-    """Queue a template message in the caller's transaction; its id, or None when ``dedupe_key`` was queued."""
+          automatic: bool = True, at_commit: bool = False) -> str | None:
+    """Queue a template message in the caller's transaction; its id, or None when ``dedupe_key`` was queued.
+
+    ``at_commit``: the row is written with the transaction's COMMIT, in its round trip (its ``dedupe_key`` must be
+    new, e.g. hold a just-created appointment's id: a used one writes nothing, and the id sent then finds no row).
+    """
     from odys import message_templates
 
     if message_templates.get(template, locale).recipient != recipient:
@@ -55,7 +62,7 @@ def queue(*, professional_id: str, template: str, params: dict[str, str], recipi
         professional_id=professional_id, client_id=client_id, template=template, body=rendered.text,
         recipient=recipient, to_phone=to_phone, locale=rendered.locale, params=dict(rendered.params),
         appointment_id=appointment_id, appointment_starts_at=appointment_starts_at, dedupe_key=dedupe_key,
-        automatic=automatic)
+        automatic=automatic, at_commit_id=str(uuid.uuid4()) if at_commit and db.in_transaction() else None)
     if message_id is None:
         logger.info("whatsapp message already queued", extra={"template": template})
         return None
@@ -101,7 +108,8 @@ def _discard() -> None:
 
 
 def enqueue(ids: Iterable[str]) -> int:
-    """Put these rows' ids on the queue and stamp ``enqueued_at``; how many went. Never raises."""
+    """Put these rows' ids on the queue; how many went. Never raises. The rows were stamped ``enqueued_at`` when
+    written (no UPDATE on the way out); those that did not go lose the stamp, so the sweep sends them soon."""
     ids = list(dict.fromkeys(ids))
     sent: list[str] = []
     for start in range(0, len(ids), sqs.BATCH):
@@ -115,12 +123,12 @@ def enqueue(ids: Iterable[str]) -> int:
             logger.exception("whatsapp enqueue failed", extra={"messages": len(chunk)})
             metrics.count("WhatsAppEnqueueFailed")
     if len(sent) < len(ids):
-        logger.warning("whatsapp messages left for the sweep", extra={"messages": len(ids) - len(sent)})
-    if sent:
+        missed = sorted(set(ids) - set(sent))
+        logger.warning("whatsapp messages left for the sweep", extra={"messages": len(missed)})
         try:
-            messages.mark_enqueued(sent, at=clock.now())
-        except Exception:  # noqa: BLE001 - they are on the queue; the sweep may send them again, harmlessly
-            logger.exception("whatsapp enqueue not recorded", extra={"messages": len(sent)})
+            messages.clear_enqueued(missed)
+        except Exception:  # noqa: BLE001 - still stamped: the sweep takes them STALE after the stamp instead
+            logger.exception("whatsapp enqueue failure not recorded", extra={"messages": len(missed)})
     return len(sent)
 
 

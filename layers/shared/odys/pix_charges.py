@@ -176,9 +176,14 @@ def _store_answer(charge: dict[str, Any], cob: dict[str, Any] | None, amount: in
     return view({**charge, **changes}) if status in ("active", "paid") else None
 
 
-def answer(professional_id: str, appointment_id: str, static_code: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The dynamic charge when there is one to answer, else the static code (``kind: "static"``), else None."""
-    dynamic = ensure(professional_id, appointment_id)
+def answer(professional_id: str, appointment_id: str, static_code: dict[str, Any] | None, *,
+           connected: bool = True) -> dict[str, Any] | None:
+    """The dynamic charge when there is one to answer, else the static code (``kind: "static"``), else None.
+
+    ``connected=False``: the caller read (with its own row) that the professional has no payment connection, so
+    nothing is looked up.
+    """
+    dynamic = ensure(professional_id, appointment_id) if connected else None
     if dynamic is not None:
         return dynamic
     return {**static_code, "kind": "static"} if static_code else None

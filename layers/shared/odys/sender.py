@@ -8,7 +8,11 @@
 
 The row is the truth; the SQS message only wakes the sender, so a duplicate or late SQS message does nothing. The
 row is locked (``FOR UPDATE SKIP LOCKED``) for the whole decision and send: a row another sender holds, or one no
-longer ``queued``, is done (``not_queued``). Then, in order:
+longer ``queued``, is done (``not_queued``). That lock is what makes a send at most once without a "sending"
+state to recover after a crash, so the transaction stays open across the Cloud API call; it costs two round
+trips: the row with everything the decision reads (templates switched off, the pause, the professional's wording,
+the client's last message) in one locked SELECT, and what the send changed in one statement sent with the COMMIT.
+Then, in order:
 
 * an appointment message whose appointment is gone or no longer in the state the message is about (a reminder for
   a cancelled appointment, a confirmation for a moved one: the start differs from ``appointment_starts_at``) →
@@ -39,7 +43,6 @@ from typing import Any
 
 from odys import db, message_templates, metrics, plans, reply_payloads, whatsapp_api
 from odys.log import logger
-from odys.store import message_templates as overrides
 from odys.store import messages
 
 MAX_ATTEMPTS = 10
@@ -79,7 +82,7 @@ def deliver(message_id: str, now: dt.datetime) -> str:
     must be tried again later."""
     retry: str | None = None
     with db.transaction():
-        row = messages.lock_for_send(message_id)
+        row = messages.lock_for_send(message_id, now)  # with the templates' and the account's state
         if row is None or row["status"] != "queued":
             return "not_queued"
         reason = skip_reason(row, now)
@@ -87,15 +90,13 @@ def deliver(message_id: str, now: dt.datetime) -> str:
             messages.mark_skipped(message_id, reason)
             logger.info("whatsapp message skipped", extra={"message_id": message_id, "reason": reason})
             return f"skipped:{reason}"
-        if messages.sending_paused_until(now) is not None:
+        if row["paused_until"] is not None:
             retry = "paused"
+            messages.requeued(message_id, at=now)  # in SQS's hands again: the sweep need not re-enqueue it
         else:
-            outcome = _send(row, now)
-            if outcome.startswith("retry"):
-                retry = outcome
-            else:
-                return outcome
-        messages.mark_enqueued([message_id], at=now)  # in SQS's hands again: the sweep need not re-enqueue it
+            retry = _send(row, now)  # a retry marks the row requeued too
+            if not retry.startswith("retry"):
+                return retry
     raise RetryLater(retry)
 
 
@@ -125,7 +126,7 @@ def skip_reason(row: dict[str, Any], now: dt.datetime) -> str | None:
             return "plan"
         if row["whatsapp_opted_out_at"] is not None:
             return "opted_out"
-    if row["automatic"] and template and not overrides.is_enabled(row["professional_id"], template):
+    if row["automatic"] and template and not row["template_enabled"]:
         return "disabled_by_professional"
     return None
 
@@ -136,7 +137,7 @@ def _payload(row: dict[str, Any], now: dt.datetime) -> tuple[dict[str, Any], str
     if template is None:
         return message_templates.meta_text_payload(row["body"], row["to_phone"], callback=message_id), None
     params = row["params"] or {}
-    override = overrides.text_override(row["professional_id"], template, row["locale"])
+    override = row["text_override"]
     if override and row["client_id"] is not None and _window_open(row, now):
         rendered = message_templates.render(template, params, locale=row["locale"], text_override=override)
         return message_templates.meta_text_payload(rendered.text, row["to_phone"], callback=message_id), rendered.text
@@ -152,7 +153,7 @@ def _payload(row: dict[str, Any], now: dt.datetime) -> tuple[dict[str, Any], str
 
 
 def _window_open(row: dict[str, Any], now: dt.datetime) -> bool:
-    last = messages.last_inbound_at(row["professional_id"], row["client_id"])
+    last = row["last_inbound_at"]
     return last is not None and now - last < WINDOW
 
 
@@ -168,14 +169,12 @@ def _send(row: dict[str, Any], now: dt.datetime) -> str:
         sent = whatsapp_api.send(payload)
     except whatsapp_api.WhatsAppError as error:
         return _failed(row, error, now)
-    messages.mark_sent(message_id, wamid=sent.wamid, wa_id=sent.wa_id, at=now, body=body)
-    if row["template"] == "msgReminder24h" and row["appointment_id"]:
-        messages.mark_reminder_sent(row["appointment_id"], at=now)
-    if sent.wa_id and row["client_id"] and row["recipient"] == "client" and sent.wa_id != row["client_wa_id"]:
-        messages.remember_client_wa_id(row["client_id"], sent.wa_id)
-    applied = messages.apply_waiting_statuses(message_id, sent.wamid)
-    logger.info("whatsapp message sent", extra={"message_id": message_id, "template": row["template"],
-                                                "applied_status": applied})
+    reminder = row["template"] == "msgReminder24h" and row["appointment_id"]
+    learnt = sent.wa_id and row["client_id"] and row["recipient"] == "client" and sent.wa_id != row["client_wa_id"]
+    messages.mark_sent(message_id, wamid=sent.wamid, wa_id=sent.wa_id, at=now, body=body,  # with the COMMIT
+                       reminder_of=row["appointment_id"] if reminder else None,
+                       client_id=row["client_id"] if learnt else None)
+    logger.info("whatsapp message sent", extra={"message_id": message_id, "template": row["template"]})
     return "sent"
 
 
@@ -186,12 +185,13 @@ def _failed(row: dict[str, Any], error: whatsapp_api.WhatsAppError, now: dt.date
     if error.kind == "account":
         until = now + PAUSES.get(error.code or 0, DEFAULT_PAUSE)
         messages.pause_sending(until, code=error.code, reason=error.message)
+        messages.requeued(message_id, at=now)
         logger.error("whatsapp sending paused", extra={**fields, "paused_until": until.isoformat()})
         metrics.count("WhatsAppSendingPaused", code=str(error.code))
         return "retry:account"
     if error.kind == "retry" and row["attempts"] + 1 < MAX_ATTEMPTS:
-        attempts = messages.count_attempt(message_id)
-        logger.warning("whatsapp send to retry", extra={**fields, "attempts": attempts})
+        messages.count_attempt(message_id, at=now)
+        logger.warning("whatsapp send to retry", extra={**fields, "attempts": row["attempts"] + 1})  # row locked
         return "retry"
     messages.mark_failed(message_id, code=error.code, error=error.message, at=now)
     logger.warning("whatsapp message failed", extra=fields)

@@ -335,29 +335,27 @@ def slot_taken() -> SlotTaken:
     return SlotTaken("That time was just booked by someone else. Please choose another slot.")
 
 
-def require_free_slot(professional: dict[str, Any], starts_at: dt.datetime, now: dt.datetime, *,
-                      exclude_appointment: str | None = None) -> Slot:
-    """The offered slot starting exactly at ``starts_at``.
-
-    422 ``slot_unavailable`` when the schedule does not offer that time (off the grid, outside availability,
-    inside the minimum notice or beyond the booking window); 409 ``slot_taken`` when an active appointment
-    (other than ``exclude_appointment``) holds it or its buffer. Call it after
-    opening the professional's unit of work (:mod:`odys.agenda`, its row lock) so that the check is exact against
-    concurrent bookings.
-    """
+def offered_slot(professional: dict[str, Any], windows: Iterable[Window], starts_at: dt.datetime,
+                 now: dt.datetime) -> Slot:
+    """The slot of ``windows`` starting exactly at ``starts_at``, or 422 ``slot_unavailable`` (off the grid, outside
+    availability, inside the minimum notice or beyond the booking window). With :func:`require_free`, the check of
+    a booking or a move, on what the caller read under the professional's lock (:mod:`odys.agenda`), so that it is
+    exact against concurrent bookings."""
     rules = Rules.of(professional)
     local_day = starts_at.astimezone(ZoneInfo(rules.timezone)).date()
     wanted = starts_at.timestamp()
-    match = next((s for s in grid(rules, _windows(professional["id"]), local_day, local_day, now)
-                  if s.start == wanted), None)
+    match = next((s for s in grid(rules, windows, local_day, local_day, now) if s.start == wanted), None)
     if match is None:
         raise ValidationFailed(
             "That time is not bookable: it is not one of the professional's slots, or it is inside the minimum "
             "notice or beyond the booking window. Pick one from GET /api/professionals/{slug}/slots.",
             code="slot_unavailable",
             errors=[{"field": "startsAt", "message": "not an offered slot", "code": "slot_unavailable"}])
-    busy = store.busy_intervals(professional["id"], match.start - rules.buffer_seconds,
-                                match.end + rules.buffer_seconds, exclude_appointment)
-    if not without_busy([match], busy, rules.buffer_seconds):
-        raise slot_taken()
     return match
+
+
+def require_free(professional: dict[str, Any], slot: Slot, busy: Iterable[tuple[int, int]]) -> Slot:
+    """``slot`` when no ``busy`` interval (epoch pairs around it) holds it or its buffer, else 409 ``slot_taken``."""
+    if not without_busy([slot], busy, Rules.of(professional).buffer_seconds):
+        raise slot_taken()
+    return slot

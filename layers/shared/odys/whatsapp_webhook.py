@@ -14,7 +14,7 @@ everything is idempotent for that.
 of :data:`odys.store.messages.STATUS_ORDER` (never backwards; ``read`` may come without ``delivered``; a later
 ``delivered``/``read`` beats ``failed``). A status about a message whose wamid the sender has not stored yet (our
 id comes back as ``biz_opaque_callback_data``) waits there: the sender applies it when it stores the wamid
-(:func:`odys.store.messages.apply_waiting_statuses`).
+(:func:`odys.store.messages.mark_sent`).
 
 **Inbound messages** (deduplicated by wamid) go to the conversation they answer: the message they quote
 (``context.id``), else the latest message sent to that person, the person being every client whose stored
@@ -41,13 +41,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from odys import agenda, booking, booking_tokens, clock, config, db, links, outbox, reply_payloads
+from odys import agenda, booking, booking_tokens, clock, config, links, outbox, reply_payloads
 from odys.fields import phone_variants
 from odys.errors import Conflict, Forbidden, NotFound, Problem, ServiceUnavailable, Unauthorized
 from odys.log import logger
 from odys.notifications import notify_professional
 from odys.store import booking as booking_store
-from odys.store import clients as clients_store
 from odys.store import messages as store
 
 UTC = dt.timezone.utc
@@ -212,16 +211,9 @@ def _status(item: dict[str, Any], now: dt.datetime) -> str:
         title = _clean(raw_title, 200) if isinstance(raw_title, str) else None
     occurred_at = _instant(item.get("timestamp"), now)
     message_id = _uuid_text(item.get("biz_opaque_callback_data"))
-    with db.transaction():
-        if not store.record_status(wamid=wamid, status=status, occurred_at=occurred_at, error_code=code,
-                                   error_title=title, message_id=message_id):
-            return "duplicate"
-        message = store.outbound_for_status(wamid, message_id)
-        if message is None or message["provider_message_id"] != wamid:
-            return "waiting"  # the sender applies it when it stores the wamid
-        moved = store.apply_status(message["id"], status=status, occurred_at=occurred_at, error_code=code,
-                                   error=title)
-    return "applied" if moved else "kept"
+    # duplicate | waiting (the sender applies it when it stores the wamid) | applied | kept: one statement
+    return store.record_and_apply_status(wamid=wamid, status=status, occurred_at=occurred_at, error_code=code,
+                                         error_title=title, message_id=message_id)
 
 
 # --- inbound messages ------------------------------------------------------------------------------------------
@@ -272,6 +264,10 @@ def _normalised(text: str) -> str:
     return "".join(ch for ch in stripped if not unicodedata.combining(ch))
 
 
+MESSAGE_NOTICE = {"kind": "whatsapp_message", "title": "Nova mensagem no WhatsApp",
+                  "body": "%s enviou uma mensagem."}  # %s: the client's name (odys.store.messages.insert_inbound)
+
+
 @dataclass(frozen=True)
 class Conversation:
     professional_id: str
@@ -290,8 +286,8 @@ def _message(item: dict[str, Any], value: dict[str, Any], now: dt.datetime) -> s
     body, payload = _content(item)
     context = item.get("context") if isinstance(item.get("context"), dict) else {}
     context_id = _text(context.get("id"), _WAMID, "context id", required=False)
-    candidates = store.clients_for_sender(wa_id=sender.wa_id, wa_user_id=sender.user_id,
-                                          phones=phone_variants(sender.wa_id) if sender.wa_id else [])
+    candidates, latest = store.clients_for_sender(wa_id=sender.wa_id, wa_user_id=sender.user_id,
+                                                  phones=phone_variants(sender.wa_id) if sender.wa_id else [])
     candidate_ids = [c["id"] for c in candidates]
 
     quoted = store.outbound_by_provider_id(context_id) if context_id else None
@@ -308,30 +304,29 @@ def _message(item: dict[str, Any], value: dict[str, Any], now: dt.datetime) -> s
         else:
             conversation = _conversation(carrier)
     if conversation is None and candidates:
-        latest = store.latest_outbound_to(candidate_ids)
         conversation = _conversation(latest) if latest else Conversation(candidates[0]["professional_id"],
                                                                          candidates[0]["id"], "pt-BR")
     if conversation is None:
         logger.info("whatsapp message from an unknown sender dropped")  # nothing about who: a hash of a phone is one
         return "unmatched"
 
+    person = list(dict.fromkeys([conversation.client_id, *candidate_ids]))
+    inbound = {"professional_id": conversation.professional_id, "client_id": conversation.client_id, "wamid": wamid,
+               "body": _clean(body) or "[empty]", "wa_id": sender.wa_id, "wa_user_id": sender.user_id,
+               "context_id": context_id, "received_at": min(_instant(item.get("timestamp"), now), now),
+               "remember": person}  # the WhatsApp ids it carried are kept on every client this person is
+    opting_out = payload is None and _normalised(body) in OPT_OUT_WORDS
+    if reply is None and not opting_out:  # a plain message: stored, ids kept and the professional told, at once
+        stored = store.insert_inbound(**inbound, notice=MESSAGE_NOTICE)
+        return "duplicate" if stored is None else "stored"
     with agenda.for_professional(conversation.professional_id) as work:  # quick replies change the agenda
-        if store.insert_inbound(professional_id=conversation.professional_id, client_id=conversation.client_id,
-                                wamid=wamid, body=_clean(body) or "[empty]", wa_id=sender.wa_id,
-                                context_id=context_id, received_at=min(_instant(item.get("timestamp"), now), now)
-                                ) is None:
+        client = store.insert_inbound(**inbound)
+        if client is None:
             return "duplicate"
-        person = list(dict.fromkeys([conversation.client_id, *candidate_ids]))
-        store.remember_whatsapp_ids(person, wa_id=sender.wa_id, wa_user_id=sender.user_id)
-        client = clients_store.get(conversation.professional_id, conversation.client_id)
-        assert client is not None  # the conversation's client is locked in by the message's foreign key
-        if payload is None and _normalised(body) in OPT_OUT_WORDS:
+        if opting_out:
             return _opt_out(work, conversation, client, person, now)
-        if reply is not None:
-            return _quick_reply(work, conversation, client, reply, now)
-        notify_professional(conversation.professional_id, "whatsapp_message", "Nova mensagem no WhatsApp",
-                            f"{client['name']} enviou uma mensagem.", client_id=conversation.client_id)
-    return "stored"
+        assert reply is not None
+        return _quick_reply(work, conversation, client, reply, now)
 
 
 # --- answers ---------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 from odys import db
 from odys.errors import SlotTaken
 from odys.store import domain_errors, set_clause
+from odys.store import professionals as professionals_store
 
 ACTIVE: frozenset[str] = frozenset({"pending", "confirmed"})  # the statuses that hold a time (and count in a month)
 
@@ -37,6 +38,22 @@ def insert(professional_id: str, client_id: str, starts_at: dt.datetime, ends_at
             notes=notes, client_notes=client_notes, rid=recurring_schedule_id, odate=occurrence_date, txid=pix_txid)
     assert row is not None
     return row
+
+
+def insert_at_commit(appointment_id: str, professional_id: str, client_id: str, starts_at: dt.datetime,
+                     ends_at: dt.datetime, *, status: str, price: int, client_notes: str | None = None,
+                     pix_txid: str | None = None) -> dict[str, Any]:
+    """:func:`insert` sent with the transaction's COMMIT (:func:`odys.db.defer`), its id chosen here; the row as
+    it will be stored (what a caller reads of it: no timestamps). An overlap raises :class:`SlotTaken` when the
+    transaction ends (the caller wraps it in :func:`odys.store.domain_errors`)."""
+    db.defer("INSERT INTO appointments (id, professional_id, client_id, starts_at, ends_at, status, price, "
+             "client_notes, pix_txid) VALUES (:id, :pid, :cid, :starts, :ends, :status, :price, :client_notes, :txid)",
+             id=appointment_id, pid=professional_id, cid=client_id, starts=starts_at, ends=ends_at, status=status,
+             price=price, client_notes=client_notes, txid=pix_txid)
+    return {"id": appointment_id, "professional_id": professional_id, "client_id": client_id, "starts_at": starts_at,
+            "ends_at": ends_at, "status": status, "payment_status": "unpaid", "price": price, "notes": None,
+            "client_notes": client_notes, "pix_txid": pix_txid, "recurring_schedule_id": None,
+            "occurrence_date": None, "reminder_sent_at": None}
 
 
 def count_in_month(professional_id: str, timezone: str, month_of: dt.datetime) -> int:
@@ -103,6 +120,33 @@ def for_update(professional_id: str, appointment_id: str) -> dict[str, Any] | No
     """The appointment row, locked until the end of the transaction."""
     return db.one(f"SELECT {COLUMNS} FROM appointments WHERE professional_id = :pid AND id = :id FOR UPDATE",
                   pid=professional_id, id=appointment_id)
+
+
+_PREFIX = "a__"  # the appointment's columns in lock_with_professional, apart from the professional's
+_LOCKED_COLUMNS = ", ".join(f"a.{c.strip()} AS {_PREFIX}{c.strip()}" for c in COLUMNS.split(","))
+
+
+def lock_with_professional(user_id: str, appointment_id: str) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """In one statement, the user's professional row and then one of their appointments, both locked until the end of
+    the transaction (in that order, as every writer of the professional takes them): ``(professional, row)``, None
+    when the user has no professional, ``row`` None when the professional has no such appointment.
+
+    ``row`` holds :data:`COLUMNS` plus ``client_name``/``client_phone`` (what ``DETAIL_COLUMNS`` adds) and
+    ``open_pix_charge`` (whether a PSP charge is active or being created for it, see :mod:`odys.pix_charges`).
+    """
+    rows = db.all(
+        f"WITH p AS MATERIALIZED (SELECT {professionals_store.COLUMNS} FROM professionals WHERE user_id = :user_id "
+        f"FOR UPDATE) "
+        f"SELECT p.*, a.* FROM p LEFT JOIN LATERAL (SELECT {_LOCKED_COLUMNS}, c.name AS {_PREFIX}client_name, "
+        f"c.phone AS {_PREFIX}client_phone, EXISTS (SELECT 1 FROM pix_charges x WHERE x.appointment_id = a.id "
+        f"AND x.status IN ('active', 'creating')) AS {_PREFIX}open_pix_charge FROM {_DETAIL_FROM} "
+        f"WHERE a.professional_id = p.id AND a.id = CAST(:id AS uuid) FOR UPDATE OF a) a ON true",
+        user_id=user_id, id=appointment_id)
+    if not rows:
+        return None
+    professional = {k: v for k, v in rows[0].items() if not k.startswith(_PREFIX)}
+    row = {k[len(_PREFIX):]: v for k, v in rows[0].items() if k.startswith(_PREFIX)}
+    return professional, row if row["id"] is not None else None
 
 
 def update_fields(professional_id: str, appointment_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:

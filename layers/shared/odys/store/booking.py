@@ -1,16 +1,108 @@
-"""SQL of public booking: busy intervals for slots, the self-service view of one appointment, and Idempotency-Key
-rows (table ``idempotency_keys``: per professional, expiring, holding only the appointment a key created). The
-appointment itself is written through ``store.appointments``."""
+"""SQL of public booking: busy intervals for slots, the booking's locked read, the self-service view of one
+appointment, and Idempotency-Key rows (table ``idempotency_keys``: per professional, expiring, holding only the
+appointment a key created). The appointment itself is written through ``store.appointments``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from odys import db
+from odys.store import professionals
 
 MANAGE_COLUMNS = """a.id, a.professional_id, a.client_id, a.starts_at, a.ends_at, a.status, a.payment_status,
     a.price, a.pix_txid, a.client_notes, p.slug, p.name AS professional_name, p.profession, p.timezone,
-    p.cancellation_notice_hours, p.pix_key, p.city, c.name AS client_name, c.phone AS client_phone"""
+    p.cancellation_notice_hours, p.pix_key, p.city, c.name AS client_name, c.phone AS client_phone,
+    EXISTS (SELECT 1 FROM pix_connections x WHERE x.professional_id = a.professional_id) AS pix_connected"""
+
+# What a booking decides on, read after the professional's row lock (a statement of its own, so its snapshot holds
+# every booking committed while the lock was awaited): the weekly windows, the active appointments around the
+# slot (its buffer included), the client with this phone, the counts the plan limits compare, the live
+# Idempotency-Key row and whether a PSP connection exists.
+_BOOKING_CONTEXT = """
+SELECT
+  (SELECT coalesce(json_agg(json_build_array(day_of_week, start_time::text, end_time::text)
+                            ORDER BY day_of_week, start_time), '[]')
+     FROM availability WHERE professional_id = p.id) AS windows,
+  (SELECT coalesce(string_agg(extract(epoch FROM a.starts_at)::bigint || ' ' || extract(epoch FROM a.ends_at)::bigint,
+                              ' '), '')
+     FROM appointments a WHERE a.professional_id = p.id AND a.status IN ('pending', 'confirmed')
+      AND tstzrange(a.starts_at, a.ends_at, '[)') && tstzrange(
+          CAST(:starts AS timestamptz) - make_interval(mins => p.buffer_minutes),
+          CAST(:starts AS timestamptz) + make_interval(mins => p.session_duration_minutes + p.buffer_minutes),
+          '[)')) AS busy,
+  (SELECT json_build_object('id', c.id, 'name', c.name, 'phone', c.phone, 'email', c.email)
+     FROM clients c WHERE c.professional_id = p.id AND c.phone = :phone) AS client,
+  (SELECT count(*) FROM clients c WHERE c.professional_id = p.id) AS client_count,
+  (SELECT count(*) FROM appointments a WHERE a.professional_id = p.id AND a.status <> 'cancelled'
+      AND a.starts_at >= (date_trunc('month', CAST(:starts AS timestamptz) AT TIME ZONE p.timezone) AT TIME ZONE p.timezone)
+      AND a.starts_at < ((date_trunc('month', CAST(:starts AS timestamptz) AT TIME ZONE p.timezone) + interval '1 month')
+                         AT TIME ZONE p.timezone)) AS month_count,
+  (SELECT json_build_object('request_hash', k.request_hash, 'appointment_id', k.appointment_id)
+     FROM idempotency_keys k WHERE k.professional_id = p.id AND k.key = :key AND k.expires_at > :now) AS idempotency,
+  EXISTS (SELECT 1 FROM pix_connections x WHERE x.professional_id = p.id) AS pix_connected
+FROM professionals p WHERE p.slug = :slug"""
+
+
+# What a change through the link decides on, read after the professional's lock (its own snapshot): the
+# appointment with what its client may see (locked), the windows, the active appointments around the new time
+# (other than this one) and the new time's month count.
+_CHANGE_CONTEXT = f"""
+SELECT {MANAGE_COLUMNS},
+  (SELECT coalesce(json_agg(json_build_array(day_of_week, start_time::text, end_time::text)
+                            ORDER BY day_of_week, start_time), '[]')
+     FROM availability WHERE professional_id = p.id) AS windows,
+  (SELECT coalesce(string_agg(extract(epoch FROM b.starts_at)::bigint || ' ' || extract(epoch FROM b.ends_at)::bigint,
+                              ' '), '')
+     FROM appointments b WHERE b.professional_id = p.id AND b.status IN ('pending', 'confirmed') AND b.id <> a.id
+      AND tstzrange(b.starts_at, b.ends_at, '[)') && tstzrange(
+          CAST(:starts AS timestamptz) - make_interval(mins => p.buffer_minutes),
+          CAST(:starts AS timestamptz) + make_interval(mins => p.session_duration_minutes + p.buffer_minutes),
+          '[)')) AS busy,
+  (SELECT count(*) FROM appointments b WHERE b.professional_id = p.id AND b.status <> 'cancelled'
+      AND b.starts_at >= (date_trunc('month', CAST(:starts AS timestamptz) AT TIME ZONE p.timezone) AT TIME ZONE p.timezone)
+      AND b.starts_at < ((date_trunc('month', CAST(:starts AS timestamptz) AT TIME ZONE p.timezone) + interval '1 month')
+                         AT TIME ZONE p.timezone)) AS month_count
+FROM appointments a JOIN professionals p ON p.id = a.professional_id JOIN clients c ON c.id = a.client_id
+WHERE a.id = :id AND a.professional_id = :pid FOR UPDATE OF a"""
+
+
+def lock_for_change(professional_id: str, appointment_id: str,
+                    starts_at: Any) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """In one round trip (inside the caller's transaction): the professional locked, then the appointment locked
+    with what a change through the link decides on (see ``_CHANGE_CONTEXT``; ``starts_at`` the new time, or the
+    current one for a cancellation). None when the professional is gone; ``(professional, None)`` when the
+    appointment is. ``windows`` and ``busy`` as in :func:`lock_for_booking`."""
+    locked, found = db.pipeline(
+        (f"SELECT {professionals.COLUMNS} FROM professionals WHERE id = :id FOR UPDATE", {"id": professional_id}),
+        (_CHANGE_CONTEXT, {"id": appointment_id, "pid": professional_id, "starts": starts_at}))
+    if not locked:
+        return None
+    if not found:
+        return locked[0], None
+    row = found[0]
+    numbers = [int(n) for n in row["busy"].split()]
+    row["busy"] = list(zip(numbers[::2], numbers[1::2]))
+    return locked[0], row
+
+
+def lock_for_booking(slug: str, starts_at: Any, phone: str, key: str | None,
+                     now: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """In one round trip (inside the caller's transaction): the professional at ``slug`` locked, then what the
+    booking decides on (see ``_BOOKING_CONTEXT``); None when no professional has that slug.
+
+    ``windows`` is ``[[day_of_week, "HH:MM:SS", "HH:MM:SS"], ...]``, ``busy`` epoch pairs as in
+    :func:`busy_intervals`, ``client`` ``{id, name, phone, email}`` or None, ``idempotency``
+    ``{request_hash, appointment_id}`` or None.
+    """
+    locked, context = db.pipeline(
+        (f"SELECT {professionals.COLUMNS} FROM professionals WHERE slug = :slug FOR UPDATE", {"slug": slug}),
+        (_BOOKING_CONTEXT, {"slug": slug, "starts": starts_at, "phone": phone, "key": key or "", "now": now}))
+    if not locked:
+        return None
+    found = context[0]
+    numbers = [int(n) for n in found["busy"].split()]
+    found["busy"] = list(zip(numbers[::2], numbers[1::2]))
+    return locked[0], found
 
 
 def busy_intervals(professional_id: str, since: int, until: int,
@@ -31,12 +123,6 @@ def busy_intervals(professional_id: str, since: int, until: int,
     return list(zip(numbers[::2], numbers[1::2]))
 
 
-def professional_id(slug: str) -> str | None:
-    """Just the id behind a slug (the booking then locks and reads the full row)."""
-    found = db.scalar("SELECT id FROM professionals WHERE slug = :slug", slug=slug)
-    return str(found) if found is not None else None
-
-
 def for_manage(appointment_id: str, *, lock: bool = False) -> dict[str, Any] | None:
     """The appointment with what its client may see of the professional; ``lock`` takes its row lock."""
     return db.one(f"SELECT {MANAGE_COLUMNS} FROM appointments a JOIN professionals p ON p.id = a.professional_id "
@@ -44,27 +130,12 @@ def for_manage(appointment_id: str, *, lock: bool = False) -> dict[str, Any] | N
                   id=appointment_id)
 
 
-def idempotency_get(professional_id: str, key: str, now: Any) -> dict[str, Any] | None:
-    """``{request_hash, appointment_id}`` of the professional's unexpired key, or None."""
-    return db.one("SELECT request_hash, appointment_id FROM idempotency_keys WHERE professional_id = :pid "
-                  "AND key = :key AND expires_at > :now", pid=professional_id, key=key, now=now)
-
-
-def idempotency_claim(professional_id: str, key: str, request_hash: str, now: Any, expires_at: Any) -> bool:
-    """Insert the key row (in the caller's transaction), taking over an expired one; False when a live one exists.
-
-    A concurrent claim of the same key waits on the primary key until the first transaction ends: after its
-    commit this returns False (read the stored outcome); after its rollback the claim succeeds.
-    """
-    return bool(db.run(
-        "INSERT INTO idempotency_keys (professional_id, key, request_hash, created_at, expires_at) "
-        "VALUES (:pid, :key, :hash, :now, :expires) ON CONFLICT (professional_id, key) DO UPDATE "
-        "SET request_hash = EXCLUDED.request_hash, appointment_id = NULL, created_at = EXCLUDED.created_at, "
-        "expires_at = EXCLUDED.expires_at WHERE idempotency_keys.expires_at <= EXCLUDED.created_at RETURNING 1",
-        pid=professional_id, key=key, hash=request_hash, now=now, expires=expires_at))
-
-
-def idempotency_complete(professional_id: str, key: str, appointment_id: str) -> None:
-    """Record the appointment the key created: a replay renders its answer again from it."""
-    db.run("UPDATE idempotency_keys SET appointment_id = :aid WHERE professional_id = :pid AND key = :key",
-           pid=professional_id, key=key, aid=appointment_id)
+def idempotency_record(professional_id: str, key: str, request_hash: str, appointment_id: str, now: Any,
+                       expires_at: Any) -> None:
+    """With the COMMIT (:func:`odys.db.defer`, after the appointment's INSERT): the key and the appointment it
+    created, replacing an expired row. The caller holds the professional's lock and found no live key."""
+    db.defer("INSERT INTO idempotency_keys (professional_id, key, request_hash, appointment_id, created_at, expires_at) "
+             "VALUES (:pid, :key, :hash, :aid, :now, :expires) ON CONFLICT (professional_id, key) DO UPDATE "
+             "SET request_hash = EXCLUDED.request_hash, appointment_id = EXCLUDED.appointment_id, "
+             "created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at",
+             pid=professional_id, key=key, hash=request_hash, aid=appointment_id, now=now, expires=expires_at)

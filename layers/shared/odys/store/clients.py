@@ -27,6 +27,16 @@ def insert(professional_id: str, name: str, phone: str, email: str | None) -> di
                   pid=professional_id, name=name, phone=phone, email=email)
 
 
+def insert_at_commit(client_id: str, professional_id: str, name: str, phone: str, email: str | None) -> dict[str, Any]:
+    """A new client sent with the transaction's COMMIT (:func:`odys.db.defer`), its id chosen here. A phone taken
+    meanwhile raises :class:`odys.errors.ClientExists` when the transaction ends (under
+    :func:`odys.store.domain_errors`)."""
+    db.defer("INSERT INTO clients (id, professional_id, name, phone, email) VALUES (:id, :pid, :name, :phone, :email)",
+             id=client_id, pid=professional_id, name=name, phone=phone, email=email)
+    return {"id": client_id, "professional_id": professional_id, "user_id": None, "name": name, "phone": phone,
+            "email": email}
+
+
 def count(professional_id: str) -> int:
     return db.scalar("SELECT count(*) FROM clients WHERE professional_id = :pid", pid=professional_id)
 

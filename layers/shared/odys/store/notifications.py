@@ -18,15 +18,29 @@ COLUMNS = "id, kind, title, body, client_id, read_at, created_at"
 _MINE = "recipient_type = 'professional' AND recipient_id = :pid AND professional_id = :pid"
 
 
+def insert_sql(*, client: str = "CAST(:cid AS uuid)", body: str = ":body", source: str = "") -> str:
+    """The INSERT of a notice to the professional ``:rid`` (params ``rid``, ``kind``, ``title``, ``dedupe``, and
+    ``cid``/``body`` unless ``client``/``body`` are other SQL expressions over ``source``, a ``FROM … WHERE …``).
+    Other stores put it in a statement of theirs (a data-modifying CTE) to write the notice with it."""
+    return ("INSERT INTO notifications (recipient_type, recipient_id, professional_id, client_id, kind, title, body, "
+            f"dedupe_key) SELECT 'professional', :rid, :rid, {client}, :kind, :title, {body}, :dedupe {source} "
+            "ON CONFLICT (dedupe_key) DO NOTHING")
+
+
+INSERT = insert_sql()
+
+
 def insert(professional_id: str, kind: str, title: str, body: str, *, client_id: str | None,
            dedupe_key: str | None) -> bool:
     """Record a notice; False when ``dedupe_key`` was already used (nothing written)."""
-    rows = db.run(
-        "INSERT INTO notifications (recipient_type, recipient_id, professional_id, client_id, kind, title, body, "
-        "dedupe_key) VALUES ('professional', :rid, :rid, CAST(:cid AS uuid), :kind, :title, :body, :dedupe) "
-        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-        rid=professional_id, cid=client_id, kind=kind, title=title, body=body, dedupe=dedupe_key)
+    rows = db.run(f"{INSERT} RETURNING id", rid=professional_id, cid=client_id, kind=kind, title=title, body=body,
+                  dedupe=dedupe_key)
     return bool(rows)
+
+
+def insert_at_commit(professional_id: str, kind: str, title: str, body: str, *, client_id: str | None) -> None:
+    """:func:`insert` without a dedupe key, sent with the transaction's COMMIT (:func:`odys.db.defer`)."""
+    db.defer(INSERT, rid=professional_id, cid=client_id, kind=kind, title=title, body=body, dedupe=None)
 
 
 def page(professional_id: str, *, unread_only: bool, limit: int,
