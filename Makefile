@@ -3,6 +3,10 @@
 
 SAM_VENV := .odys/sam-venv
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
+# The Lambda runtime's interpreter (template.yaml Runtime: python3.13), found by devtools/bootstrap.sh (PATH, pyenv).
+# `sam build` looks for `python3.13` on PATH: its directory goes first there (pyenv's shim may refuse to run it).
+RUNTIME_PYTHON = $(shell bash devtools/bootstrap.sh --python)
+WITH_RUNTIME_PYTHON = PATH="$(dir $(RUNTIME_PYTHON)):$$PATH"
 STAGE ?= dev
 
 bootstrap:
@@ -25,7 +29,7 @@ invoke:
 	.venv/bin/python -m devtools.invoke "$(FN)" "$(EVENT)"
 
 $(SAM_VENV)/bin/sam:
-	python3.11 -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install -q aws-sam-cli
+	$(RUNTIME_PYTHON) -m venv $(SAM_VENV) && $(SAM_VENV)/bin/pip install -q aws-sam-cli
 
 validate: $(SAM_VENV)/bin/sam
 	$(SAM) validate --lint
@@ -33,8 +37,8 @@ validate: $(SAM_VENV)/bin/sam
 # sam build, then ship bytecode: Lambda's code directories are read-only, so without .pyc files every cold start
 # compiles every module again (benchmarks/README.md). unchecked-hash: valid whatever the zip's file times.
 build: $(SAM_VENV)/bin/sam
-	$(SAM) build
-	python3.11 -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
+	$(WITH_RUNTIME_PYTHON) $(SAM) build
+	$(RUNTIME_PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash .aws-sam/build
 
 deploy: build
 	$(SAM) deploy --config-env $(STAGE)

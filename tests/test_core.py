@@ -168,10 +168,14 @@ def tls_postgres():
 
     for name in ("ca", "other-ca"):
         sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
-           "-keyout", f"{name}.key", "-out", f"{name}.crt")
+           "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-keyout", f"{name}.key", "-out", f"{name}.crt")
     sh("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-keyout", "server.key",
        "-out", "server.csr")
-    (certs / "ext.cnf").write_text("subjectAltName=DNS:localhost\n")
+    # Python 3.13's default context verifies strictly (VERIFY_X509_STRICT): the CA needs its key usage, the
+    # leaf its issuer's key id.
+    (certs / "ext.cnf").write_text("subjectAltName=DNS:localhost\nauthorityKeyIdentifier=keyid,issuer\n"
+                                   "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
+                                   "extendedKeyUsage=serverAuth\n")
     sh("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
        "-days", "2", "-extfile", "ext.cnf", "-out", "server.crt")
     server.start()

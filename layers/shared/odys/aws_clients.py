@@ -4,6 +4,7 @@ never at cold start, so a function that calls no AWS service pays nothing for it
     from odys import aws_clients
     sqs = aws_clients.client("sqs", connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
     aws_clients.reset("sqs")   # tests pointing the service at another endpoint
+    aws_clients.reset_all()    # an environment resumed from a SnapStart snapshot (odys.snapstart)
 
 ``settings`` are botocore ``Config`` options, fixed by the first call for a service (each adapter asks with its own).
 Endpoints come from the environment as boto3 reads them (``AWS_ENDPOINT_URL_SQS`` … under ``make dev`` and tests).
@@ -32,3 +33,9 @@ def reset(service: str) -> None:
     """Forget the service's client: the next call builds one from the environment as it is then."""
     with _lock:
         _clients.pop(service, None)
+
+
+def reset_all() -> None:
+    """Forget every client (their connection pools and credentials belong to one execution environment)."""
+    with _lock:
+        _clients.clear()

@@ -10,6 +10,8 @@ In AWS no secret is in the environment: ``ODYS_SECRETS_ID`` names one Secrets Ma
 object (``{"SUPABASE_JWT_SECRET": "...", "STRIPE_SECRET_KEY": "...", ...}``), fetched through the *AWS Parameters
 and Secrets Lambda Extension* (a localhost HTTP call, no boto3 import: see benchmarks/coldstart/README.md for the
 measured difference against Powertools Parameters) and cached for ``ODYS_SECRETS_TTL_SECONDS`` (default 300).
+Under SnapStart, which gives the function no ``AWS_SESSION_TOKEN`` for the extension, boto3's Secrets Manager
+client reads it instead; a resumed environment forgets the cache (odys.snapstart).
 """
 
 from __future__ import annotations
@@ -50,19 +52,34 @@ def is_local() -> bool:
 
 
 def _fetch_secret_bundle(secret_id: str) -> dict[str, Any]:
-    port = env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "2773")
-    base = env("ODYS_SECRETS_ENDPOINT", f"http://localhost:{port}")
-    url = f"{base}/secretsmanager/get?secretId={urllib.parse.quote(secret_id, safe='')}"
-    request = urllib.request.Request(url, headers={"X-Aws-Parameters-Secrets-Token": env("AWS_SESSION_TOKEN", "") or ""})
+    container_credentials_only = not env("AWS_SESSION_TOKEN") and env("AWS_CONTAINER_CREDENTIALS_FULL_URI")
     try:
-        with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310 (localhost extension)
-            payload = json.loads(response.read())
+        payload = _read_through_sdk(secret_id) if container_credentials_only else _read_through_extension(secret_id)
     except Exception as exc:  # the message names the secret id, never a value
         raise ConfigurationError(f"could not read secret bundle {secret_id!r}: {type(exc).__name__}") from None
     try:
         return json.loads(payload["SecretString"])
     except (KeyError, TypeError, ValueError):
         raise ConfigurationError(f"secret bundle {secret_id!r} is not a JSON object") from None
+
+
+def _read_through_extension(secret_id: str) -> Any:
+    port = env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "2773")
+    base = env("ODYS_SECRETS_ENDPOINT", f"http://localhost:{port}")
+    url = f"{base}/secretsmanager/get?secretId={urllib.parse.quote(secret_id, safe='')}"
+    request = urllib.request.Request(url, headers={"X-Aws-Parameters-Secrets-Token": env("AWS_SESSION_TOKEN", "") or ""})
+    with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310 (localhost extension)
+        return json.loads(response.read())
+
+
+def _read_through_sdk(secret_id: str) -> Any:
+    """Under SnapStart Lambda sets no ``AWS_SESSION_TOKEN`` (credentials come from the container endpoint,
+    ``AWS_CONTAINER_CREDENTIALS_FULL_URI``), and the extension wants it as its token: boto3 reads the secret instead
+    (imported before the snapshot, odys.snapstart)."""
+    from odys import aws_clients
+
+    return aws_clients.client("secretsmanager", connect_timeout=2, read_timeout=3,
+                              retries={"max_attempts": 2, "mode": "standard"}).get_secret_value(SecretId=secret_id)
 
 
 def _secret_bundle() -> dict[str, Any]:
