@@ -14,33 +14,11 @@ MANAGE_COLUMNS = """a.id, a.professional_id, a.client_id, a.starts_at, a.ends_at
     p.cancellation_notice_hours, p.pix_key, p.city, c.name AS client_name, c.phone AS client_phone,
     EXISTS (SELECT 1 FROM pix_connections x WHERE x.professional_id = a.professional_id) AS pix_connected"""
 
-# What a booking decides on, read after the professional's row lock (a statement of its own, so its snapshot holds
-# every booking committed while the lock was awaited): the weekly windows, the active appointments around the
-# slot (its buffer included), the client with this phone, the counts the plan limits compare, the live
-# Idempotency-Key row and whether a PSP connection exists.
-_BOOKING_CONTEXT = """
-SELECT
-  (SELECT coalesce(json_agg(json_build_array(day_of_week, start_time::text, end_time::text)
-                            ORDER BY day_of_week, start_time), '[]')
-     FROM availability WHERE professional_id = p.id) AS windows,
-  (SELECT coalesce(string_agg(extract(epoch FROM a.starts_at)::bigint || ' ' || extract(epoch FROM a.ends_at)::bigint,
-                              ' '), '')
-     FROM appointments a WHERE a.professional_id = p.id AND a.status IN ('pending', 'confirmed')
-      AND tstzrange(a.starts_at, a.ends_at, '[)') && tstzrange(
-          CAST(:starts AS timestamptz) - make_interval(mins => p.buffer_minutes),
-          CAST(:starts AS timestamptz) + make_interval(mins => p.session_duration_minutes + p.buffer_minutes),
-          '[)')) AS busy,
-  (SELECT json_build_object('id', c.id, 'name', c.name, 'phone', c.phone, 'email', c.email)
-     FROM clients c WHERE c.professional_id = p.id AND c.phone = :phone) AS client,
-  (SELECT count(*) FROM clients c WHERE c.professional_id = p.id) AS client_count,
-  (SELECT count(*) FROM appointments a WHERE a.professional_id = p.id AND a.status <> 'cancelled'
-      AND a.starts_at >= (date_trunc('month', CAST(:starts AS timestamptz) AT TIME ZONE p.timezone) AT TIME ZONE p.timezone)
-      AND a.starts_at < ((date_trunc('month', CAST(:starts AS timestamptz) AT TIME ZONE p.timezone) + interval '1 month')
-                         AT TIME ZONE p.timezone)) AS month_count,
-  (SELECT json_build_object('request_hash', k.request_hash, 'appointment_id', k.appointment_id)
-     FROM idempotency_keys k WHERE k.professional_id = p.id AND k.key = :key AND k.expires_at > :now) AS idempotency,
-  EXISTS (SELECT 1 FROM pix_connections x WHERE x.professional_id = p.id) AS pix_connected
-FROM professionals p WHERE p.slug = :slug"""
+# What a booking decides on (migration 0009, function ``booking_context``: its plan is cached per session), read
+# after the professional's row lock in a statement of its own, so its snapshot holds every booking committed while
+# the lock was awaited.
+_BOOKING_CONTEXT = ("SELECT * FROM booking_context(:slug, CAST(:starts AS timestamptz), :phone, :key, "
+                    "CAST(:now AS timestamptz))")
 
 
 # What a change through the link decides on, read after the professional's lock (its own snapshot): the
@@ -88,7 +66,7 @@ def lock_for_change(professional_id: str, appointment_id: str,
 def lock_for_booking(slug: str, starts_at: Any, phone: str, key: str | None,
                      now: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """In one round trip (inside the caller's transaction): the professional at ``slug`` locked, then what the
-    booking decides on (see ``_BOOKING_CONTEXT``); None when no professional has that slug.
+    booking decides on (``booking_context``, migration 0009); None when no professional has that slug.
 
     ``windows`` is ``[[day_of_week, "HH:MM:SS", "HH:MM:SS"], ...]``, ``busy`` epoch pairs as in
     :func:`busy_intervals`, ``client`` ``{id, name, phone, email}`` or None, ``idempotency``
