@@ -11,26 +11,47 @@ answers with it and services that write files (:mod:`odys.account_export`) use i
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 from pydantic import BaseModel
 
 
+def _time(value: dt.time) -> str:
+    return value.isoformat(timespec="minutes")
+
+
+def _model(value: BaseModel) -> Any:
+    return value.model_dump(mode="json", by_alias=True)
+
+
+_WRITERS: dict[type, Any] = {dt.datetime: dt.datetime.isoformat, dt.time: _time, dt.date: dt.date.isoformat,
+                             uuid.UUID: str}  # by exact type: one dict lookup for what services hand back
+
+
 def _default(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
+    writer = _WRITERS.get(type(value))
+    if writer is not None:
+        return writer(value)
+    if isinstance(value, dt.datetime):  # subclasses (pendulum-like), checked in the order that tells them apart
         return value.isoformat()
     if isinstance(value, dt.time):
-        return value.isoformat(timespec="minutes")
+        return _time(value)
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True)
+        return _model(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
+# json.dumps(data, default=_default, separators=(",", ":"), ensure_ascii=False) builds an encoder on every call;
+# this is its C encoder built once. No circular-reference bookkeeping (markers=None): services hand back trees, and
+# a cycle fails all the same (RecursionError instead of ValueError).
+_encode = c_make_encoder(None, _default, encode_basestring, None, ":", ",", False, False, True)
+
+
 def to_json(data: Any) -> str:
-    return json.dumps(data, default=_default, separators=(",", ":"), ensure_ascii=False)
+    return "".join(_encode(data, 0))

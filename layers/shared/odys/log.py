@@ -5,6 +5,7 @@
     # -> {"message": "booking created", "appointment_id": "...", "phone": "[redacted]", ...}
     logger.info("series extended", extra={"created": 3})       # a LogRecord attribute: logged as "extra_created"
     logger.exception("unhandled error")                         # the exception's text is scrubbed too
+    logger.start_request(event, context)     # an HTTP function's handler, before anything else (odys.http)
 
 Redaction, applied to every field but Powertools' own (level, location, timestamp, service, correlation_id, …):
 
@@ -38,6 +39,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging.formatter import RESERVED_LOG_ATTRS, LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.logger import _is_cold_start
 
 __all__ = ["REDACTED", "SENSITIVE_KEYS", "SENSITIVE_WORDS", "describe_exception", "logger", "redact", "scrub"]
 
@@ -271,6 +273,35 @@ def _safe_extra(extra: dict[Any, Any]) -> dict[str, Any]:
 
 class SafeLogger(Logger):
     """Powertools' Logger whose log calls never raise (see the module docstring)."""
+
+    _request_template: tuple[Any, dict[str, Any]] = (None, {})  # (formatter, its keys before a request's own)
+
+    def start_request(self, event: Any, context: Any) -> None:
+        """The keys of every line of this request, as ``inject_lambda_context(clear_state=True,
+        correlation_id_path=correlation_paths.API_GATEWAY_HTTP)`` sets them (the same keys in the same order), for
+        a few µs instead of that decorator's tens: the previous request's keys dropped, then ``service``,
+        ``sampling_rate``, ``cold_start``, the Lambda context's ``function_name``, ``function_memory_size``,
+        ``function_arn``, ``function_request_id``, and ``correlation_id`` (API Gateway's request id).
+        """
+        formatter = self.registered_formatter
+        if self._request_template[0] is not formatter:  # what clear_state + the default keys give: once
+            template = dict.fromkeys(formatter.log_record_order)
+            template.update(formatter.keys_combined)
+            template.update(self._default_log_keys)
+            self._request_template = (formatter, template)
+        formatter.thread_safe_clear_keys()
+        cold_start = _is_cold_start()
+        request_context = event.get("requestContext") if isinstance(event, dict) else None
+        keys = self._request_template[1].copy()
+        keys["cold_start"] = cold_start
+        keys["function_name"] = context.function_name
+        keys["function_memory_size"] = context.memory_limit_in_mb
+        keys["function_arn"] = context.invoked_function_arn
+        keys["function_request_id"] = context.aws_request_id
+        keys["correlation_id"] = request_context.get("requestId") if isinstance(request_context, dict) else None
+        formatter.log_format = keys
+        if self.sampling_rate and not cold_start:
+            self.refresh_sample_rate_calculation()
 
     def debug(self, msg: object, *args: object, **kwargs: Any) -> None:  # type: ignore[override]
         self._log_safely("debug", msg, args, kwargs)

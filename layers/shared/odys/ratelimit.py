@@ -71,13 +71,14 @@ budget on its own. That is deliberately neither an outage nor unlimited traffic.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from odys import config, metrics
 from odys.errors import RateLimited
@@ -118,7 +119,7 @@ class Limit:
     max_requests: int
     window_seconds: int
 
-    @property
+    @functools.cached_property
     def prefix(self) -> str:
         """Redis key prefix; one per limit, because SlidingWindow keys are ``prefix:id:window_index``."""
         return f"{KEY_PREFIX}:{self.name}"
@@ -146,8 +147,7 @@ def _clock() -> float:
     return time.time()
 
 
-@dataclass(frozen=True)
-class Decision:
+class Decision(NamedTuple):  # a tuple: built on every request, ~4x cheaper than a frozen dataclass
     """The outcome of one check.
 
     ``reset_at`` is epoch seconds; ``retry_after`` is whole seconds (0 when allowed, >= 1 when refused);
@@ -551,7 +551,7 @@ def middleware(name: str, by: Literal["ip", "user"] = "ip") -> Callable[[Any, Ca
         decision = check(name, _caller_identity(app, by))
         recorded = request_decision(app)
         if recorded is None or decision.remaining < recorded.remaining:  # nested limits: keep the tighter one
-            app.append_context(**{_CONTEXT_KEY: decision})
+            app.context[_CONTEXT_KEY] = decision
         if not decision.allowed:
             raise _refused(decision)
         response = next_middleware(app)

@@ -21,7 +21,7 @@ A module with its own per-environment state (an HTTP client, a cached key set) r
     from odys import snapstart
 
     snapstart.after_restore(_clients.clear)     # e.g. a cache of clients: the next use builds a fresh one
-    snapstart.preload("jwt.algorithms")          # a lazy import: in the snapshot, not on the first request
+    snapstart.preload("cryptography.hazmat.primitives.asymmetric.ec")  # lazy: in the snapshot, not the first request
 
 Outside Lambda the library is absent: a stand-in registry with the runtime's order (before snapshot: reverse
 registration order; after restore: registration order) keeps the hooks, and tests or benchmarks play them::
