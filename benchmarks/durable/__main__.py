@@ -1,7 +1,6 @@
 """The hot paths through the real handlers against a durable PostgreSQL, each beside one durable INSERT.
 
-    .venv/bin/python -m benchmarks.durable [--professionals 50] [--bookings 300] [--warm 10000] [--tcp]
-                                           [--only hot|warm]
+    .venv/bin/python -m benchmarks.durable [--professionals 50] [--bookings 300] [--tcp]
 
 The baseline for issue 14, every figure a ratio to a baseline of the same run:
 
@@ -13,9 +12,10 @@ The baseline for issue 14, every figure a ratio to a baseline of the same run:
 (c) the other hot paths: the manage link (GET, PATCH reschedule, PATCH cancel), ``PATCH /api/appointments/{id}``
     (status change), the Stripe webhook (signed ``customer.subscription.updated``), the Meta webhook (a signed
     delivery holding a ``delivered`` status and the client's text message), the WhatsApp sender's batch (an SQS
-    event of 10 records, Cloud API double) and slots beside their SQL;
-(d) warm overhead: ``GET /api/account`` 10,000 times per token kind (HS256 and ES256 verified through a JWKS),
-    the time outside the database, and where it goes.
+    event of 10 records, Cloud API double) and slots beside their SQL (the first request of the range, then
+    the same request again, as a booking page's visitors send it).
+
+The warm overhead outside the database is ``benchmarks.warm``'s subject.
 
 PostgreSQL is ``devtools.pg.PostgresServer(durable=True)``: the server's defaults (``fsync``,
 ``synchronous_commit``, ``full_page_writes`` on), unix socket (``--tcp``: loopback TCP). Events are API Gateway
@@ -362,18 +362,26 @@ def bench_slots(rounds: int) -> list[str]:
         return http("GET", "/api/professionals/bench-slots/slots", "/api/professionals/{slug}/slots",
                     params={"slug": "bench-slots"}, query=query)
 
+    from odys import slots
+
     for _ in range(10):
         invoke("slots", event())
-    samples, sql_side = [], []
-    for _ in range(rounds):
+    samples, fresh, sql_side = [], [], []
+    for _ in range(rounds):  # the same page again (its slots' views cached), and as its first visitor (not cached)
         samples.append(invoke("slots", event()))
+        slots._view.cache_clear()  # noqa: SLF001
+        fresh.append(invoke("slots", event()))
         sql_side.append(METER.measure(lambda: db.scalar(SQL_SLOTS, pid=pro["id"], first=first, last=last)).total_ms)
     ROWS.append((f"GET /api/professionals/{{slug}}/slots, 62 days, 2,000 appointments ({rounds})", samples))
-    handler, sql = median([s.total_ms for s in samples]), median([s.db_ms for s in samples])
-    return [f"Slots: handler p50 {handler:.2f} ms = **{handler / sql:.2f}× its own SQL** (p50 {sql:.2f} ms, "
-            f"{samples[0].statements} statements, {samples[0].round_trips} round trips); "
-            f"slots computed in one SQL statement instead (benchmarks.booking's alternative): "
-            f"p50 {median(sql_side):.2f} ms."]
+    ROWS.append((f"GET /api/professionals/{{slug}}/slots, the same, first visitor of the range ({rounds})", fresh))
+
+    def ratio(measured: list[Sample]) -> str:
+        handler, sql = median([s.total_ms for s in measured]), median([s.db_ms for s in measured])
+        return f"handler p50 {handler:.2f} ms = **{handler / sql:.2f}× its own SQL** (p50 {sql:.2f} ms)"
+
+    return [f"Slots ({samples[0].statements} statements, {samples[0].round_trips} round trips): the page again "
+            f"{ratio(samples)}; its first visitor (slot texts not cached yet) {ratio(fresh)}; slots computed in one "
+            f"SQL statement instead (benchmarks.booking's alternative): p50 {median(sql_side):.2f} ms."]
 
 
 def warm_up(pros: list[dict[str, Any]], jwks: _Jwks) -> None:
@@ -396,99 +404,6 @@ def warm_up(pros: list[dict[str, Any]], jwks: _Jwks) -> None:
     for _ in range(50):
         insert_once(-1)
     BASELINE.clear()
-
-
-# --- (d) warm overhead ----------------------------------------------------------------------------------------
-
-def bench_warm(pro: dict[str, Any], jwks: _Jwks, count: int) -> list[str]:
-    """GET /api/account ``count`` times per token kind: clean (only the database meter), then instrumented."""
-    from devtools import lambdas
-    from devtools.tokens import mint_token
-    from odys import ratelimit
-
-    tokens = {"HS256 (legacy secret)": mint_token(pro["user_id"], secret=JWT_SECRET, expires_in=86400),
-              "ES256 via JWKS (new projects)": jwks.token(pro["user_id"])}
-    module = lambdas.load_function("account")
-    events = {kind: http("GET", "/api/account", "/api/account", token=token) for kind, token in tokens.items()}
-    lines = [f"Warm overhead: `GET /api/account` {count:,} warm invocations per token kind (same event each time; "
-             "in-memory limiter cleared every 100 requests, outside the timing), µs per request:", "",
-             "| token | handler p50 | p99 | database p50 | outside the database p50 | p99 | mean |",
-             "|---|---|---|---|---|---|---|"]
-    METER.tracing = False
-    clean: dict[str, list[Sample]] = {kind: [] for kind in events}
-    for i in range(200):
-        if i % 50 == 0:
-            ratelimit._state.memory.clear()  # noqa: SLF001
-        for event in events.values():
-            assert lambdas.invoke("account", event)["statusCode"] == 200
-    for i in range(count):  # the two kinds interleaved: the machine's noise spreads over both
-        if i % 50 == 0:
-            ratelimit._state.memory.clear()  # noqa: SLF001
-        for kind, event in events.items():
-            clean[kind].append(METER.measure(lambda: module.lambda_handler(event, lambdas.LambdaContext())))
-    for kind, samples in clean.items():
-        assert samples[-1].result["statusCode"] == 200, samples[-1].result
-        out = [s.outside_db_ms * 1000 for s in samples]
-        lines.append(f"| {kind} | {median([s.total_ms for s in samples]) * 1000:.0f} | "
-                     f"{pct([s.total_ms for s in samples], 99) * 1000:.0f} | "
-                     f"{median([s.db_ms for s in samples]) * 1000:.0f} ({samples[-1].statements} SELECT, "
-                     f"{samples[-1].round_trips} round trips) | **{median(out):.0f}** | {pct(out, 99):.0f} | "
-                     f"{sum(out) / len(out):.0f} |")
-    lines += ["", *breakdown(module, events, count), ""]
-    METER.tracing = True
-    return lines
-
-
-def breakdown(module: Any, events: dict[str, dict], count: int) -> list[str]:
-    """The same requests with exclusive timers on the pieces of the path: mean µs per request."""
-    import jwt
-    import pydantic
-    from pg8000.native import Connection
-
-    from devtools import lambdas
-    from odys import account, auth, http as odys_http, ratelimit
-
-    timers = ExclusiveTimers()
-    timers.wrap(Connection, "run", "database (pg8000 run)")
-    timers.wrap(module.app, "resolve", "resolver (Powertools routing, middleware chain, Response)")
-    timers.wrap(auth, "verify_token", "auth: verify_token (PyJWT header, claims)")
-    timers.wrap(jwt.PyJWKClient, "get_signing_key_from_jwt", "auth: JWKS key lookup (cached)")
-    timers.wrap(jwt.api_jws.PyJWS, "_verify_signature", "auth: signature check")
-    timers.wrap(auth, "bearer_token", "auth: bearer header")
-    timers.wrap(ratelimit, "check", "rate limit: in-memory sliding window")
-    timers.wrap(ratelimit, "merge_headers", "rate limit: RateLimit-* headers")
-    timers.wrap(account, "view", "service: account view (Python)")
-    timers.wrap(account, "get", "service: account.get + caller (Python around the SQL)")
-    timers.wrap(odys_http, "to_json", "JSON: json.dumps of the answer")
-    timers.wrap(pydantic.BaseModel, "model_validate", "pydantic model_validate")
-    timers.wrap(odys_http, "_with_security_headers", "edge: security headers")
-    lines = ["Where the time outside the database goes (exclusive timers around each piece, same requests again; "
-             "`edge` = Powertools `inject_lambda_context` (correlation id, clear_state, cold-start flag), the body "
-             "size check, the handler's own frame), mean µs per request:", ""]
-    results: dict[str, dict[str, float]] = {}
-    totals: dict[str, float] = {}
-    for kind, event in events.items():
-        timers.reset()
-        start = time.perf_counter_ns()
-        for i in range(count):
-            if i % 100 == 0:
-                ratelimit._state.memory.clear()  # noqa: SLF001
-            module.lambda_handler(event, lambdas.LambdaContext())
-        total = (time.perf_counter_ns() - start) / count / 1000
-        per = {name: ns / count / 1000 for name, ns in timers.ns.items()}
-        per["edge: Lambda entry (inject_lambda_context, body size, rest)"] = total - sum(per.values())
-        results[kind], totals[kind] = per, total
-    names = sorted({n for per in results.values() for n in per}, key=lambda n: -max(r.get(n, 0) for r in
-                                                                                     results.values()))
-    kinds = list(events)
-    lines += ["| piece | " + " | ".join(kinds) + " |", "|---|" + "---|" * len(kinds)]
-    for name in names:
-        lines.append(f"| {name} | " + " | ".join(f"{results[k].get(name, 0):.1f}" for k in kinds) + " |")
-    lines.append("| **total (instrumented, incl. the timers' own cost)** | "
-                 + " | ".join(f"{totals[k]:.1f}" for k in kinds) + " |")
-    lines.append("| **outside the database** | " + " | ".join(
-        f"**{totals[k] - results[k].get('database (pg8000 run)', 0):.1f}**" for k in kinds) + " |")
-    return lines
 
 
 # --- report ---------------------------------------------------------------------------------------------------
@@ -550,9 +465,7 @@ def main() -> None:
     parser.add_argument("--bookings", type=int, default=300)
     parser.add_argument("--stripe-rounds", type=int, default=4, help="Stripe events per professional")
     parser.add_argument("--slots-rounds", type=int, default=100)
-    parser.add_argument("--warm", type=int, default=10_000, help="warm invocations per token kind")
     parser.add_argument("--tcp", action="store_true", help="loopback TCP instead of the unix socket")
-    parser.add_argument("--only", choices=("hot", "warm"))
     args = parser.parse_args()
     server, jwks, double = start(args.tcp)
     METER.install()
@@ -565,22 +478,19 @@ def main() -> None:
         pros = seed_professionals(args.professionals)
         warm_up(pros, jwks)
         sections: list[list[str]] = []
-        if args.only != "warm":
-            booked, starts = bench_bookings(pros, args.bookings)
-            bench_sender(double)
-            bench_meta_webhook(double, booked)
-            left = bench_manage(booked, starts)
-            bench_status_change(left, jwks)
-            bench_stripe(pros, args.stripe_rounds)
-            slots_note = bench_slots(args.slots_rounds)
-            sections += [table(), slots_note, bench_prepared(300)]
-            for name, samples in ROWS:
-                if name.startswith(("POST /api/booking", "GET /api/booking", "PATCH /api/booking/{token} resch",
-                                    "PATCH /api/appointments", "POST /api/stripe", "POST /api/whatsapp",
-                                    "whatsapp_sender")):
-                    sections.append(statement_list(name.split(" (")[0], samples))
-        if args.only != "hot":
-            sections.append(bench_warm(pros[0], jwks, args.warm))
+        booked, starts = bench_bookings(pros, args.bookings)
+        bench_sender(double)
+        bench_meta_webhook(double, booked)
+        left = bench_manage(booked, starts)
+        bench_status_change(left, jwks)
+        bench_stripe(pros, args.stripe_rounds)
+        slots_note = bench_slots(args.slots_rounds)
+        sections += [table(), slots_note, bench_prepared(300)]
+        for name, samples in ROWS:
+            if name.startswith(("POST /api/booking", "GET /api/booking", "PATCH /api/booking/{token} resch",
+                                "PATCH /api/appointments", "POST /api/stripe", "POST /api/whatsapp",
+                                "whatsapp_sender")):
+                sections.append(statement_list(name.split(" (")[0], samples))
         for section in sections:
             print("\n".join(section) + "\n", flush=True)
     finally:
