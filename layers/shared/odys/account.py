@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from odys import billing, caller, db, deletion_audit, messaging, pix, plans
+from odys import billing, caller, db, deletion_audit, pix, plans
 from odys.errors import BadRequest, Conflict, NotFound, ValidationFailed
 from odys.fields import ApiModel, Cents, Email, Name, Phone, Slug, TimeZone, reject_nulls
 from odys.store import professionals as store
@@ -104,6 +104,8 @@ def _translate_unique(error: db.DatabaseError) -> Exception:
 
 
 def onboard(user_id: str, data: AccountCreate) -> dict[str, Any]:
+    from odys import messaging  # here: only onboarding sends a message (the outbox is not loaded for the others)
+
     now = dt.datetime.now(dt.timezone.utc)
     try:
         with db.transaction():

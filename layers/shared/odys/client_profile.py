@@ -45,7 +45,6 @@ from zoneinfo import ZoneInfo
 from odys import client_links, clock, db, deletion_audit, follows, profiles, reviews
 from odys.fields import ApiModel, Email, Name, reject_nulls
 from odys.log import logger
-from odys.notifications import notify_professional
 from odys.store import client_links as links_store
 from odys.store import client_profile as store
 from odys.store import follows as follows_store
@@ -128,6 +127,8 @@ def _rectified_text(row: dict[str, Any], changes: dict[str, Any]) -> str:
 
 def update(user: client_links.ClientUser, data: ProfileUpdate, now: dt.datetime | None = None) -> dict[str, Any]:
     """Rectify name and/or e-mail in every linked record that differs; each of those professionals is told."""
+    from odys.notifications import notify_professional  # here, as in erase(): GET and export never notify
+
     changes = data.model_dump(include=data.model_fields_set)
     reject_nulls(changes, frozenset({"name"}))
     client_links.link(user)
@@ -192,6 +193,8 @@ def _erasure_notice(name: str, withdrawn: int) -> str:
 def erase(user_id: str) -> dict[str, Any]:
     """The client user's erasure request (see the module docstring): one transaction, one audit row per
     professional concerned; returns the counts."""
+    from odys.notifications import notify_professional
+
     counts: dict[str, dict[str, int]] = {}
 
     def count(pid: str, what: str) -> None:

@@ -64,7 +64,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, Field, model_validator
 
-from odys import agenda, caller, clock, messaging, plans
+from odys import agenda, caller, clock, plans
 from odys.appointment_views import Minutes, local_instant
 from odys.appointment_views import view as appointment_view
 from odys.errors import Conflict, NotFound, PlanLimitReached, ValidationFailed
@@ -298,6 +298,8 @@ def list_all(user_id: str, query: ScheduleQuery) -> dict[str, Any]:
 
 def create(user_id: str, data: ScheduleCreate, now: dt.datetime | None = None) -> dict[str, Any]:
     """Create a series and materialise its occurrences up to the horizon, in one transaction."""
+    from odys import messaging  # here: the only use case that sends a message (the outbox stays unloaded otherwise)
+
     now = now or clock.now()
     outcome = Outcome()
     with agenda.for_user(user_id) as work:

@@ -37,7 +37,6 @@ from odys.appointment_views import local_date
 from odys.errors import Conflict, Forbidden, NotFound
 from odys.fields import ApiModel, Slug
 from odys.log import logger
-from odys.notifications import notify_professional
 from odys.store import professionals as professionals_store
 from odys.store import reviews as store
 
@@ -138,6 +137,8 @@ def create(user: client_links.ClientUser, data: ReviewCreate, now: dt.datetime |
         raise Conflict("review_window_closed", f"Appointments can be reviewed for {REVIEW_WINDOW.days} days "
                        "after they end.", extra={"closedAt": closes_at.isoformat()})
     pid, client_id = str(row["professional_id"]), str(row["client_id"])
+    from odys.notifications import notify_professional  # here: the profile and list routes never notify
+
     with db.transaction():
         if not store.hold_author(client_id, user.user_id):  # erased since the check above
             raise NotFound("appointment")
