@@ -139,6 +139,12 @@ class _GzipSink:
         self.file.seek(0)
         return size
 
+    def close(self) -> None:
+        """Drop the stream and its file, the gzip stream first: on Python 3.13 a gzip stream left open writes its
+        trailer when it is collected, to a file closed by then (an export that failed half-way)."""
+        self._gzip.close()  # idempotent; writes the trailer into the still-open file
+        self.file.close()
+
 
 def export(user_id: str, query: ExportQuery, *, accepts_gzip: bool) -> Inline | Link:
     professional = caller.professional(user_id)
@@ -159,7 +165,7 @@ def export(user_id: str, query: ExportQuery, *, accepts_gzip: bool) -> Inline | 
         delivery = _deliver(sink, gzip_bytes, professional["id"], media_type=media_type, filename=name,
                             accepts_gzip=accepts_gzip, now=now)
     finally:
-        sink.file.close()
+        sink.close()
     logger.info("account exported", extra={"professional_id": str(professional["id"]), "format": query.format,
                                             "what": query.what, "counts": counts, "raw_bytes": sink.raw_bytes,
                                             "gzip_bytes": gzip_bytes, "delivery": type(delivery).__name__.lower()})
