@@ -207,6 +207,12 @@ def _seconds(day: dt.date, at: dt.time) -> int:
     return (day.toordinal() - _EPOCH_ORDINAL) * 86400 + at.hour * 3600 + at.minute * 60
 
 
+@functools.lru_cache(maxsize=4096)  # every visitor of a booking page asks for the same days: ~1 MB at most
+def _day_slots(day: dt.date, start: dt.time, end: dt.time, rules: Rules) -> tuple[Slot, ...]:
+    """:func:`_window_slots` of a window on a date, kept: it depends on nothing else (the zone's rules are data)."""
+    return tuple(_window_slots(day, start, end, ZoneInfo(rules.timezone), rules))
+
+
 def _window_slots(day: dt.date, start: dt.time, end: dt.time, tz: ZoneInfo, rules: Rules) -> Iterator[Slot]:
     """The grid of one window on one local date (before notice, booking window and appointments).
 
@@ -259,9 +265,9 @@ def grid(rules: Rules, windows: Iterable[Window], first_day: dt.date, last_day: 
     out: list[Slot] = []
     while day <= last:
         for start, end in by_day.get(day_of_week(day), ()):
-            day_slots = list(_window_slots(day, start, end, tz, rules))
+            day_slots = _day_slots(day, start, end, rules)
             if day_slots and not (earliest <= day_slots[0].start and day_slots[-1].start <= latest):  # first/last day
-                day_slots = [slot for slot in day_slots if earliest <= slot.start <= latest]
+                day_slots = tuple(slot for slot in day_slots if earliest <= slot.start <= latest)
             out.extend(day_slots)
         day += ONE_DAY
     return out
