@@ -209,7 +209,9 @@ def _ssl_context(sslmode: str, rootcert: str | None) -> ssl.SSLContext | bool:
         return True  # pg8000: TLS required, certificate not verified
     if sslmode != "verify-full":
         raise config.ConfigurationError(f"unsupported sslmode {sslmode!r}: use disable, require or verify-full")
-    context = ssl.create_default_context(cafile=rootcert) if rootcert else ssl.create_default_context()
+    if not rootcert:
+        return config.system_tls_context()  # certificate and host name checked
+    context = ssl.create_default_context(cafile=rootcert)
     context.check_hostname = True
     context.verify_mode = ssl.CERT_REQUIRED
     return context

@@ -109,6 +109,7 @@ def _leave_nothing_per_environment() -> None:
 def _forget_per_environment_state() -> None:
     db.close()
     config.clear_cache()
+    config.system_tls_context.cache_clear()  # a TLS context (OpenSSL state) is built anew in each environment
     random.seed()  # from os.urandom: this environment's own sequence
     aws_clients.reset_all()
 
