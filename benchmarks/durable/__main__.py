@@ -46,7 +46,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
 
-from benchmarks.durable.meter import ExclusiveTimers, Meter, Sample, label, median, pct  # noqa: E402
+from benchmarks.durable.meter import Meter, Sample, label, median, pct  # noqa: E402
 
 UTC = dt.timezone.utc
 JWT_SECRET = "bench-jwt-secret-0123456789-0123456789"

@@ -34,7 +34,7 @@ import threading
 import uuid
 from collections.abc import Iterable
 
-from odys import clock, db, metrics, queue as sqs
+from odys import db, metrics, queue as sqs
 from odys.log import logger
 from odys.store import messages
 
