@@ -350,3 +350,20 @@ def test_a_pipeline_reads_after_a_lock_with_a_fresh_snapshot():
     with pytest.raises(db.DatabaseError):
         db.pipeline(("SELECT 1 AS one", {}), ("SELECT CAST(:x AS uuid)", {"x": "nope"}), ("SELECT 3", {}))
     assert db.scalar("SELECT :v", v="next") == "next"
+
+
+def test_timestamps_and_wide_rows_decode_as_pg8000_decodes_them():
+    import datetime as dt
+
+    UTC = dt.timezone.utc
+    rows = db.all("SELECT CAST(:a AS timestamptz) AS a, CAST('0001-01-01 00:00:00+00' AS timestamptz) AS first, "
+                  "CAST('infinity' AS timestamptz) AS forever, CAST(:b AS timestamptz) AS b, "
+                  "CAST('2026-12-02 05:03:21.5+00' AS timestamptz) AS half",
+                  a=dt.datetime(2026, 12, 2, 5, 3, 21, 123456, tzinfo=UTC), b=dt.datetime(2026, 12, 2, tzinfo=UTC))
+    expected = {"a": dt.datetime(2026, 12, 2, 5, 3, 21, 123456, tzinfo=UTC), "first": dt.datetime(1, 1, 1, tzinfo=UTC),
+                "forever": "infinity", "b": dt.datetime(2026, 12, 2, tzinfo=UTC),
+                "half": dt.datetime(2026, 12, 2, 5, 3, 21, 500000, tzinfo=UTC)}
+    assert rows == [expected]
+    assert db.all("SELECT 1 AS x, 'y' AS y") == [{"x": 1, "y": "y"}]  # another description, the same again:
+    assert db.all("SELECT 1 AS x, 'y' AS y") == [{"x": 1, "y": "y"}]
+    assert db.all("SELECT 'z' AS x") == [{"x": "z"}]  # same name, other type: its own description
