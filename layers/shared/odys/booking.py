@@ -279,11 +279,11 @@ def _book_locked(slug: str, data: BookingIn, key: str | None, digest: str, now: 
         outcome = _booked(row, data, now)
         messaging.booking_created(work.professional, row["client"], row, manage_token=outcome.body["manageToken"],
                                   pix_code=(outcome.body.get("pix") or {}).get("payload"))
-        logger.info("booking created", extra={"appointment_id": str(row["id"]), "professional_id": work.id,
-                                              "status": row["status"]})
         # Counted while still holding the lock: the booking is made (only the COMMIT is left), and the next booker
         # waiting on the lock must see it. A COMMIT that then fails over-counts one: harmless for a ceiling.
         ratelimit.record(ratelimit.PROFESSIONAL_BOOKINGS, work.id)
+    logger.info("booking created", extra={"appointment_id": str(row["id"]), "professional_id": work.id,
+                                          "status": row["status"]})  # committed: its writes went with the COMMIT
     return outcome
 
 
