@@ -121,8 +121,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from benchmarks.durable.__main__ import _Jwks
-    from benchmarks.memory.__main__ import _events, _ids
-    from devtools import lambdas, seed
+    from benchmarks.memory.__main__ import demo_world
+    from devtools import lambdas
     from devtools.local_sqs import LocalQueue, unique_name
     from devtools.pg import PostgresServer
 
@@ -132,23 +132,7 @@ def main() -> None:
     os.chmod(pg.base.parent, 0o755)
     work = Path(tempfile.mkdtemp(prefix="odys-bench-coldstart-events-"))
     try:
-        pg.create_database("odys_bench")
-        env = {**os.environ, **local.environment(), "DATABASE_URL": pg.url("odys_bench"), "ODYS_STAGE": "dev",
-               "SUPABASE_JWKS_URL": jwks.url, "SUPABASE_JWT_SECRET": "bench-jwt-secret-0123456789-0123456789",
-               "BOOKING_TOKEN_SECRET": "bench-booking-secret-0123456789-0123456789",
-               "POWERTOOLS_SERVICE_NAME": "odys", "POWERTOOLS_METRICS_NAMESPACE": "Odys",
-               "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "true", "PYTHONDONTWRITEBYTECODE": "0",
-               "AWS_DEFAULT_REGION": "us-east-1", "STRIPE_SECRET_KEY": "sk_test_bench",
-               "STRIPE_WEBHOOK_SECRET": "whsec_bench"}
-        for leaked in ("UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "ODYS_SECRETS_ID"):
-            env.pop(leaked, None)
-        os.environ.update(env)
-        from odys import db, migrate
-
-        migrate.apply_pending()
-        seed.seed_demo()
-        events = _events(jwks.token(seed.DEMO_USER_ID), _ids(seed.DEMO_USER_ID))
-        db.close()
+        env, events = demo_world(pg, local, jwks, stage="dev", PYTHONDONTWRITEBYTECODE="0")
         wanted = args.only.split(",") if args.only else list(events)
         hello = lambdas.http_event("GET", "/hello")
         trees = {"now": None, **({"layer": args.layer.resolve()} if args.layer else {})}

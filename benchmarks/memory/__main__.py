@@ -117,6 +117,31 @@ def _events(token: str, ids: dict[str, Any]) -> dict[str, list[dict]]:
     return events
 
 
+def demo_world(pg: Any, local: Any, jwks: Any, *, stage: str,
+               **extra: str) -> tuple[dict[str, str], dict[str, list[dict]]]:
+    """What a benchmark's child processes run against: the ``odys_bench`` database of ``pg`` migrated and seeded
+    like ``make dev``, the local queue, the JWKS; the environment (also set in this process, ``extra`` added) and
+    the events of every HTTP function (``_events``, with the demo professional's ES256 token)."""
+    pg.create_database("odys_bench")
+    env = {**os.environ, **local.environment(), "DATABASE_URL": pg.url("odys_bench"), "ODYS_STAGE": stage,
+           "SUPABASE_JWKS_URL": jwks.url, "SUPABASE_JWT_SECRET": "bench-jwt-secret-0123456789-0123456789",
+           "BOOKING_TOKEN_SECRET": "bench-booking-secret-0123456789-0123456789",
+           "POWERTOOLS_SERVICE_NAME": "odys", "POWERTOOLS_METRICS_NAMESPACE": "Odys",
+           "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "true",
+           "STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_WEBHOOK_SECRET": "whsec_bench", **extra}
+    for leaked in ("UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "ODYS_SECRETS_ID"):
+        env.pop(leaked, None)
+    os.environ.update(env)
+    from devtools import seed
+    from odys import db, migrate
+
+    migrate.apply_pending()
+    seed.seed_demo()
+    events = _events(jwks.token(seed.DEMO_USER_ID), _ids(seed.DEMO_USER_ID))
+    db.close()
+    return env, events
+
+
 def _memory_sizes() -> dict[str, int]:
     from devtools import lambdas
 
@@ -140,23 +165,7 @@ def main() -> None:
     pg = PostgresServer(Path(tempfile.mkdtemp(prefix="odys-bench-memory-"))).start()
     work = Path(tempfile.mkdtemp(prefix="odys-bench-memory-events-"))
     try:
-        pg.create_database("odys_bench")
-        env = {**os.environ, **local.environment(), "DATABASE_URL": pg.url("odys_bench"), "ODYS_STAGE": "test",
-               "SUPABASE_JWKS_URL": jwks.url, "SUPABASE_JWT_SECRET": "bench-jwt-secret-0123456789-0123456789",
-               "BOOKING_TOKEN_SECRET": "bench-booking-secret-0123456789-0123456789",
-               "POWERTOOLS_SERVICE_NAME": "odys", "POWERTOOLS_METRICS_NAMESPACE": "Odys",
-               "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "true",
-               "STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_WEBHOOK_SECRET": "whsec_bench"}
-        for leaked in ("UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "ODYS_SECRETS_ID"):
-            env.pop(leaked, None)
-        os.environ.update(env)
-        from devtools import seed
-        from odys import db, migrate
-
-        migrate.apply_pending()
-        seed.seed_demo()
-        events = _events(jwks.token(seed.DEMO_USER_ID), _ids(seed.DEMO_USER_ID))
-        db.close()
+        env, events = demo_world(pg, local, jwks, stage="test")
         sizes = _memory_sizes()
         wanted = args.only.split(",") if args.only else list(events)
         print(f"memory of one execution environment (python {sys.version.split()[0]}), MiB\n")

@@ -52,8 +52,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from benchmarks.durable.__main__ import _Jwks
-    from benchmarks.memory.__main__ import _events, _ids
-    from devtools import seed
+    from benchmarks.memory.__main__ import demo_world
     from devtools.local_sqs import LocalQueue, unique_name
     from devtools.pg import PostgresServer
 
@@ -63,23 +62,7 @@ def main() -> None:
     os.chmod(pg.base.parent, 0o755)
     work = Path(tempfile.mkdtemp(prefix="odys-bench-snapstart-events-"))
     try:
-        pg.create_database("odys_bench")
-        env = {**os.environ, **local.environment(), "DATABASE_URL": pg.url("odys_bench"), "ODYS_STAGE": "dev",
-               "SUPABASE_JWKS_URL": jwks.url, "SUPABASE_JWT_SECRET": "bench-jwt-secret-0123456789-0123456789",
-               "BOOKING_TOKEN_SECRET": "bench-booking-secret-0123456789-0123456789",
-               "POWERTOOLS_SERVICE_NAME": "odys", "POWERTOOLS_METRICS_NAMESPACE": "Odys",
-               "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "true",
-               "AWS_DEFAULT_REGION": "us-east-1", "STRIPE_SECRET_KEY": "sk_test_bench",
-               "STRIPE_WEBHOOK_SECRET": "whsec_bench"}
-        for leaked in ("UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "ODYS_SECRETS_ID"):
-            env.pop(leaked, None)
-        os.environ.update(env)
-        from odys import db, migrate
-
-        migrate.apply_pending()
-        seed.seed_demo()
-        events = _events(jwks.token(seed.DEMO_USER_ID), _ids(seed.DEMO_USER_ID))
-        db.close()
+        env, events = demo_world(pg, local, jwks, stage="dev")
         wanted = args.only.split(",")
         served: dict[str, int] = {}
 
