@@ -12,10 +12,8 @@ import hmac
 import json
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from conftest import JWT_SECRET
 from odys import auth
 from test_account import assert_problem
+from test_core import _JsonServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,30 +62,13 @@ def sign(header: dict, payload: dict | bytes, key=JWT_SECRET) -> str:
     return f"{signing_input.decode()}.{b64(signature)}"
 
 
-class Jwks:
-    """A JWKS endpoint whose key list a test can change; counts its fetches."""
+class Jwks(_JsonServer):
+    """A JWKS endpoint whose key list a test can change; counts its fetches (``hits``)."""
 
     def __init__(self) -> None:
         self.keys: list[dict] = []
-        self.hits = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                outer.hits += 1
-                data = json.dumps({"keys": outer.keys}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/auth/v1/.well-known/jwks.json"
+        super().__init__(lambda path, headers: (200, {"keys": self.keys}))
+        self.url += "/auth/v1/.well-known/jwks.json"
 
     def publish_ec(self, kid: str, key, **extra) -> None:
         numbers = key.public_key().public_numbers()
@@ -118,8 +100,7 @@ def jwks(monkeypatch, ec_key, rsa_key):
     auth.forget_keys_for_tests()
     yield server
     auth.forget_keys_for_tests()
-    server.httpd.shutdown()
-    server.httpd.server_close()
+    server.stop()
 
 
 def accepted(result) -> None:
@@ -233,8 +214,7 @@ def test_a_rotated_secret_refuses_tokens_verified_with_the_old_one(api, monkeypa
 
 
 def test_unreachable_jwks_is_a_401_and_is_tried_again(api, jwks, ec_key):
-    jwks.httpd.shutdown()
-    jwks.httpd.server_close()
+    jwks.stop()
     token = sign({"alg": "ES256", "kid": "ec-1"}, claims(), ec_key)
     for _ in range(2):
         assert_problem(api.get("/api/account", token=token), 401, "invalid_token")
