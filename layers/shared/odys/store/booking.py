@@ -58,8 +58,7 @@ def lock_for_change(professional_id: str, appointment_id: str,
     if not found:
         return locked[0], None
     row = found[0]
-    numbers = [int(n) for n in row["busy"].split()]
-    row["busy"] = list(zip(numbers[::2], numbers[1::2]))
+    row["busy"] = _epoch_pairs(row["busy"])
     return locked[0], row
 
 
@@ -78,8 +77,7 @@ def lock_for_booking(slug: str, starts_at: Any, phone: str, key: str | None,
     if not locked:
         return None
     found = context[0]
-    numbers = [int(n) for n in found["busy"].split()]
-    found["busy"] = list(zip(numbers[::2], numbers[1::2]))
+    found["busy"] = _epoch_pairs(found["busy"])
     return locked[0], found
 
 
@@ -97,7 +95,12 @@ def busy_intervals(professional_id: str, since: int, until: int,
         "AND tstzrange(starts_at, ends_at, '[)') && tstzrange(to_timestamp(:since), to_timestamp(:until), '[)') "
         "AND id IS DISTINCT FROM CAST(:exclude AS uuid)",
         pid=professional_id, since=since, until=until, exclude=exclude_id)
-    numbers = [int(n) for n in text.split()] if text else []
+    return _epoch_pairs(text)
+
+
+def _epoch_pairs(text: str) -> list[tuple[int, int]]:
+    """``"start end start end ..."`` (the busy intervals' aggregated text) as ``(start, end)`` pairs."""
+    numbers = [int(n) for n in text.split()]
     return list(zip(numbers[::2], numbers[1::2]))
 
 
