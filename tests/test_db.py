@@ -340,6 +340,51 @@ def test_a_deferred_write_refused_at_commit_raises_on_leaving_the_block_and_stor
     assert db.scalar("SELECT 'in step'") == "in step"
 
 
+class _AnswerLost:
+    """The connection breaks after the request went out: the server runs it, its answer never arrives."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.sent = inner, False
+
+    def flush(self):
+        self.sent = True
+        return self.inner.flush()
+
+    def read(self, size=-1):
+        if self.sent:
+            raise OSError("connection reset by peer")
+        return self.inner.read(size)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_a_commit_whose_answer_is_lost_is_never_sent_again_even_when_it_carried_the_whole_transaction():
+    db.scalar("SELECT 1")  # the session exists before the block
+    con = db.connection()
+    with pytest.raises(DatabaseUnavailable):
+        with db.transaction():  # only deferred writes: START, the INSERT and the COMMIT go in one request
+            db.defer(INSERT_PROFESSIONAL, slug="answer-lost")
+            con._sock = _AnswerLost(con._sock)
+    deadline = time.monotonic() + 5
+    while _stored("answer-lost") == 0 and time.monotonic() < deadline:  # the old session commits on its own time
+        time.sleep(0.02)
+    assert _stored("answer-lost") == 1  # committed once by the server, not replayed on a new connection
+
+
+def test_a_deferred_write_refused_mid_batch_skips_the_commit_and_leaves_the_session_usable(exchanges):
+    with pytest.raises(db.DatabaseError) as info:
+        with db.transaction():
+            db.run(INSERT_PROFESSIONAL, slug="mid-batch")
+            db.defer("UPDATE professionals SET name = 'changed' WHERE slug = :slug", slug="mid-batch")
+            db.defer("INSERT INTO professionals (user_id) VALUES (:v)", v="x")  # NOT NULL columns missing
+            db.defer("UPDATE professionals SET bio = 'never' WHERE slug = :slug", slug="mid-batch")
+    assert db.sqlstate(info.value)[0] == "23502"
+    assert exchanges.count == 3  # the statement, the batch with its COMMIT, the ROLLBACK of the failed block
+    assert _stored("mid-batch") == 0
+    assert db.scalar("SELECT :v", v="in step") == "in step"
+
+
 def test_a_pipeline_reads_after_a_lock_with_a_fresh_snapshot():
     db.run(INSERT_PROFESSIONAL, slug="pipelined")
     with db.transaction():

@@ -434,8 +434,9 @@ def table() -> list[str]:
     trips = sum(s.round_trips for _, samples in ROWS for s in samples)
     statements = sum(s.statements for _, samples in ROWS for s in samples)
     lines += ["", f"Round trips counted on the socket: {trips:,}. Statements: {statements:,}; ReadyForQuery waits "
-                  f"counted in pg8000: {waits:,} ({'equal' if waits == statements else 'DIFFERENT'}: every statement "
-                  f"ends with its own Sync, several of them share a round trip)."]
+                  f"(`odys.db.Connection.handle_messages`): {waits:,} (each statement of a pipeline ends with its "
+                  f"own Sync; a transaction's deferred writes and its COMMIT share one; several Syncs share a round "
+                  f"trip)."]
     return lines
 
 

@@ -1,6 +1,6 @@
 """What a request costs at the database: statements, round trips and time, counted at pg8000.
 
-    meter = Meter().install()          # wraps odys.db.Connection.pipeline and the connection's socket
+    meter = Meter().install()          # wraps odys.db.Connection.pipeline/batch and the connection's socket
     sample = meter.measure(lambda: lambdas.invoke("booking", event))
     sample.total_ms, sample.db_ms, sample.statements, sample.round_trips, sample.trace   # trace: one Step per run()
 
@@ -9,10 +9,10 @@
     timers.reset(); ...; timers.ms               # {"auth": 0.21, ...}
 
 A **statement** is one SQL statement sent (``START TRANSACTION`` and ``COMMIT`` included); a trace step is one
-``odys.db.Connection.pipeline`` call (its statements joined by `` ; ``). A **round trip** is one
+``odys.db.Connection.pipeline`` or ``batch`` call (its statements joined by `` ; ``). A **round trip** is one
 request/response exchange with the server: bytes flushed to the socket, then the client blocks reading the answer.
 It is counted on the socket itself (a proxy over pg8000's buffered socket file), and cross-checked against the
-number of ``ReadyForQuery`` waits (pg8000's ``handle_messages``). ``odys.db.Connection.run`` is one round trip
+number of ``ReadyForQuery`` waits (``odys.db.Connection.handle_messages``; a batch has one). ``odys.db.Connection.run`` is one round trip
 per statement (pg8000 1.31's own ``run()`` with parameters is three: Parse+Sync, Describe+Sync,
 Bind+Execute+Sync).
 """
@@ -86,33 +86,35 @@ class Meter:
         self.tracing = True
 
     def install(self) -> "Meter":
-        from pg8000.core import CoreConnection
-
         from odys.db import Connection  # the connection class every statement of the code goes through
 
-        meter, pipeline, handle = self, Connection.pipeline, CoreConnection.handle_messages
+        meter, handle = self, Connection.handle_messages
 
-        def counted_pipeline(con: Any, statements: list[tuple[str, dict[str, Any]]]) -> Any:
-            if not isinstance(con._sock, _CountingSocket):
-                con._sock = _CountingSocket(con._sock, meter)
-            trips = meter.round_trips
-            start = time.perf_counter_ns()
-            try:
-                return pipeline(con, statements)
-            finally:
-                took = time.perf_counter_ns() - start
-                meter.db_ns += took
-                meter.statements += len(statements)
-                if meter.tracing:
-                    meter.trace.append(Step(" ; ".join(sql for sql, _ in statements), took / 1e6,
-                                            meter.round_trips - trips))
+        def counted(send: Callable[..., Any]) -> Callable[..., Any]:
+            def counted_send(con: Any, statements: list[tuple[str, dict[str, Any]]]) -> Any:
+                if not isinstance(con._sock, _CountingSocket):
+                    con._sock = _CountingSocket(con._sock, meter)
+                trips = meter.round_trips
+                start = time.perf_counter_ns()
+                try:
+                    return send(con, statements)
+                finally:
+                    took = time.perf_counter_ns() - start
+                    meter.db_ns += took
+                    meter.statements += len(statements)
+                    if meter.tracing:
+                        meter.trace.append(Step(" ; ".join(sql for sql, _ in statements), took / 1e6,
+                                                meter.round_trips - trips))
+
+            return counted_send
 
         def counted_handle(con: Any, context: Any) -> Any:
             meter.waits += 1
             return handle(con, context)
 
-        Connection.pipeline = counted_pipeline  # type: ignore[method-assign]
-        CoreConnection.handle_messages = counted_handle  # type: ignore[method-assign]
+        Connection.pipeline = counted(Connection.pipeline)  # type: ignore[method-assign]
+        Connection.batch = counted(Connection.batch)  # type: ignore[method-assign]
+        Connection.handle_messages = counted_handle  # type: ignore[method-assign]
         return self
 
     def reset(self) -> None:

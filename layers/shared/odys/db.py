@@ -116,8 +116,12 @@ class Connection(_NativeConnection):
         con.run("SELECT name FROM clients WHERE id = :id", id=client_id)    # one round trip
         con.pipeline([("START TRANSACTION", {}), ("SELECT ... FOR UPDATE", {"id": pid})])  # two statements, one too
 
-    Built on pg8000 1.31's wire helpers (``send_PARSE``/``send_BIND``/``send_EXECUTE``/``handle_messages``);
-    tests/test_db.py counts the round trips on the socket.
+    The server flushes its answer at each Sync only (no Flush message after each Execute, as pg8000 sends): one
+    write of the server per statement, not two. :meth:`batch` sends writes whose results nobody reads (a
+    transaction's deferred writes and its COMMIT) under a single Sync: one answer for them all.
+
+    Built on pg8000 1.31's wire helpers (``send_PARSE``/``send_BIND``/``message_types``); tests/test_db.py counts
+    the round trips on the socket.
     """
 
     def __init__(self, **kwargs: Any) -> None:
@@ -152,18 +156,9 @@ class Connection(_NativeConnection):
         if len(statements) == 1 and not statements[0][1]:  # a script may hold several statements: simple query
             context = self._context = self.execute_simple(statements[0][0])
             return [(context.rows or [], [c["name"] for c in context.columns] if context.columns else [])]
-        encoded = []
-        for sql, params in statements:  # encode everything before sending anything
-            if not params:  # sent as written, like pg8000's simple query (no ``:name`` rewriting)
-                encoded.append((sql, ()))
-                continue
-            statement, make_values = _statement(sql)
-            encoded.append((statement, _wire.make_params(self.py_types, make_values(params))))
+        encoded = self._encode(statements)
         for statement, values in encoded:
-            self.send_PARSE(_wire.NULL_BYTE, statement, ())
-            self.send_BIND(_wire.NULL_BYTE, values)
-            self._send_message(_wire.DESCRIBE, _wire.PORTAL + _wire.NULL_BYTE)
-            self.send_EXECUTE()
+            self._send_statement(statement, values)
             _wire._write(self._sock, _wire.SYNC_MSG)
         _wire._flush(self._sock)
         results, first_error = [], None
@@ -180,6 +175,62 @@ class Connection(_NativeConnection):
         if first_error is not None:
             raise first_error
         return results
+
+    def batch(self, statements: list[tuple[str, dict[str, Any]]]) -> None:
+        """Statements whose results nobody reads (writes, then e.g. COMMIT) in one flush under **one** Sync: the
+        server runs them in order and answers once. At the first error it skips the rest, a COMMIT included, and
+        that error is raised: inside a transaction block the transaction is then left failed
+        (``transaction_failed``), for the caller's ROLLBACK."""
+        encoded = self._encode(statements)
+        for statement, values in encoded:
+            self._send_statement(statement, values)
+        _wire._write(self._sock, _wire.SYNC_MSG)
+        _wire._flush(self._sock)
+        context = self._context = _wire.Context(encoded[-1][0])
+        self.handle_messages(context)
+
+    @property
+    def transaction_failed(self) -> bool:
+        """The session is in a transaction block that an error aborted (only ROLLBACK is accepted)."""
+        return self._transaction_status == _wire.IN_FAILED_TRANSACTION
+
+    def _encode(self, statements: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, Any]]:
+        """Every statement's text and wire values, before anything is sent: a value that cannot be encoded leaves
+        the socket untouched."""
+        encoded = []
+        for sql, params in statements:
+            if not params:  # sent as written, like pg8000's simple query (no ``:name`` rewriting)
+                encoded.append((sql, ()))
+                continue
+            statement, make_values = _statement(sql)
+            encoded.append((statement, _wire.make_params(self.py_types, make_values(params))))
+        return encoded
+
+    def _send_statement(self, statement: str, values: Any) -> None:
+        """Parse, Bind, Describe (portal) and Execute of the unnamed statement, buffered (no Flush message)."""
+        self.send_PARSE(_wire.NULL_BYTE, statement, ())
+        self.send_BIND(_wire.NULL_BYTE, values)
+        self._send_message(_wire.DESCRIBE, _wire.PORTAL + _wire.NULL_BYTE)
+        _wire._write(self._sock, _wire.EXECUTE_MSG)
+
+    def handle_messages(self, context: Any) -> None:
+        """pg8000's loop over the server's messages up to ReadyForQuery, reading each header and body straight
+        from the socket's buffer (pg8000 copies both through a bytearray)."""
+        read, handlers, code = self._sock.read, self.message_types, None
+        try:
+            while code != _wire.READY_FOR_QUERY:
+                header = read(5)
+                if len(header) != 5:
+                    raise InterfaceError("network error")
+                code, size = _wire.ci_unpack(header)
+                data = read(size - 4)
+                if len(data) != size - 4:
+                    raise InterfaceError("network error")
+                handlers[code](data, context)
+        except OSError as error:
+            raise InterfaceError("network error") from error
+        if context.error is not None:
+            raise context.error
 
 
 _TIMESTAMPTZ_OID = 1184
@@ -311,15 +362,21 @@ def _connection_lost(error: Exception) -> bool:
     return bool(state) and (state.startswith("08") or state in ("57P01", "57P02", "57P03"))
 
 
-def _exchange(statements: list[tuple[str, dict[str, Any]]], *,
-              retry_safe: bool) -> list[tuple[list[list[Any]], list[str]]]:
-    """Send ``statements`` in one round trip, a transaction's START TRANSACTION first if it has not gone yet."""
+def _exchange(statements: list[tuple[str, dict[str, Any]]], *, retry_safe: bool,
+              batch: bool = False) -> list[tuple[list[list[Any]], list[str]]]:
+    """Send ``statements`` in one round trip, a transaction's START TRANSACTION first if it has not gone yet;
+    ``batch``: under one Sync, no results (:meth:`Connection.batch`)."""
     begin = _in_transaction() and getattr(_local, "begin_pending", False)
-    if begin:  # nothing of the transaction exists yet: on a lost connection it can start again on a new one
-        statements, retry_safe = [("START TRANSACTION", {}), *statements], True
+    if begin:  # nothing of the transaction exists yet: on a lost connection it can start again on a new one,
+        # unless its COMMIT went too (a batch), which the server may have run before the connection broke
+        statements, retry_safe = [("START TRANSACTION", {}), *statements], retry_safe or not batch
     for attempt in (1, 2):
         con = connection()
         try:
+            if batch:
+                con.batch(statements)
+                _local.begin_pending = False
+                return []
             results = con.pipeline(statements)
             if begin:
                 _local.begin_pending = False
@@ -469,15 +526,27 @@ def transaction() -> Iterator[None]:
     if _local.begin_pending and not deferred:  # nothing was sent: nothing to commit
         _end(committed=True)
         return
-    try:
-        _exchange([*deferred, ("COMMIT", {})], retry_safe=False)
+    try:  # the deferred writes and the COMMIT under one Sync: one answer, and a failed write stops the COMMIT
+        _exchange([*deferred, ("COMMIT", {})], retry_safe=False, batch=True)
     except DatabaseUnavailable:  # lost during COMMIT: committed or not, we cannot know; no after_commit follow-up
         _end(committed=None)
         raise
     except (DatabaseError, DatabaseBusy):  # refused by the server (a deferred write or constraint): rolled back
+        _rollback_failed()
         _end(committed=False)
         raise
     _end(committed=True)
+
+
+def _rollback_failed() -> None:
+    """End a transaction block that a deferred write aborted (its COMMIT was skipped); a COMMIT refused by a
+    deferred constraint has ended it already."""
+    con = getattr(_local, "con", None)
+    if con is not None and con.transaction_failed:
+        try:
+            con.pipeline([("ROLLBACK", {})])
+        except (InterfaceError, OSError, DatabaseError):
+            close()
 
 
 def _refuse_if_broken() -> None:
