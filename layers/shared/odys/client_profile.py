@@ -163,7 +163,7 @@ def export(user: client_links.ClientUser, now: dt.datetime | None = None) -> dic
 
     add("appointments", store.all_appointments(uid), lambda row: appointment_view(row, now))
     add("recurringSchedules", store.recurring_schedules(uid), lambda row: {
-        "dayOfWeek": row["day_of_week"], "startTime": row["start_time"], "durationMinutes": row["duration_minutes"],
+        "dayOfWeek": row["day_of_week"], "startTime": row["start_time"].strftime("%H:%M"), "durationMinutes": row["duration_minutes"],
         "intervalWeeks": row["interval_weeks"], "startsOn": row["starts_on"], "endsOn": row["ends_on"],
         "price": row["price"], "active": row["active"], "createdAt": row["created_at"]})
     add("messages", store.messages(uid), lambda row: {

@@ -196,10 +196,10 @@ class Resolver(APIGatewayHttpResolver):
         if (self._cors or self._router_middlewares or self._enable_validation or self._strip_prefixes
                 or self._debug or not isinstance(event, dict)):
             return super().resolve(event, context)
-        BaseRouter.current_event = current = APIGatewayProxyEventV2(event, self._json_body_deserializer)
+        BaseRouter.current_event = APIGatewayProxyEventV2(event, self._json_body_deserializer)
         BaseRouter.lambda_context = context
         try:
-            method, path = current.http_method.upper(), current.path
+            method, path = _method_and_path(event)
             route, arguments = self._match(method, path)
             if route is None:
                 return self._build_response(self._handle_not_found(method=method, path=path))
@@ -265,6 +265,14 @@ class Resolver(APIGatewayHttpResolver):
                    for name, value in response.headers.items() if value is not None}
         return {"statusCode": response.status_code, "body": body, "isBase64Encoded": encoded, "headers": headers,
                 "cookies": [str(cookie) for cookie in response.cookies]}
+
+
+def _method_and_path(event: dict[str, Any]) -> tuple[str, str]:
+    """``current_event.http_method.upper()`` and ``current_event.path`` (the stage's prefix removed unless it is
+    ``$default``) read from the event itself: Powertools builds two wrapper objects for each."""
+    context = event["requestContext"]
+    stage, path = context["stage"], event["rawPath"]
+    return context["http"]["method"].upper(), path if stage == "$default" else path[len(stage) + 1:]
 
 
 def _frame(middleware: Callable[[Any, Callable[[Any], Any]], Any],
