@@ -106,6 +106,35 @@ def test_json_nested_within_the_limit_reaches_validation(api, professional):
     assert_problem(result, 422, "validation_error")
 
 
+@pytest.mark.parametrize("text", ["\\ud800", "a\\udfffb", "\\ud83d"])
+def test_lone_surrogates_in_a_body_are_a_clear_4xx_on_every_json_route(api, professional, text):
+    """JSON may escape half of a surrogate pair; such a string is no text. Whatever route gets it answers a
+    problem (the answer's JSON may have to carry it back: odys.jsonfmt writes what orjson refuses), never a 500."""
+    token, _ = professional
+    body = '{"name": "%s", "slug": "%s", "phone": "%s", "notes": "%s", "action": "%s", "startsAt": "%s"}' % (
+        (text,) * 6)
+    refused = set()
+    for i, (method, path) in enumerate(_json_routes()):
+        path = path.replace("{token}", "not-a-token")
+        for name in ("id", "slug"):
+            path = path.replace("{" + name + "}", str(uuid.uuid4()))
+        result = api.request(method, path, token=token, body=body, headers={"content-type": "application/json"},
+                             source_ip=f"198.51.100.{i + 1}")
+        assert result.status < 500, (method, path, result.status, result.body)
+        if result.status >= 400:
+            refused.add(path)
+            assert result.json["code"], (method, path, result.body)
+    assert {"/api/booking", "/api/clients", "/api/account", "/api/appointments"} <= refused
+
+
+def test_the_json_writer_writes_what_orjson_refuses_as_the_standard_library_does():
+    import doctest
+
+    from odys import jsonfmt
+
+    assert doctest.testmod(jsonfmt).failed == 0
+
+
 # --- 19: RateLimit-* on every answer of a rate-limited route ----------------------------------------------------
 
 def test_rate_limited_routes_send_ratelimit_headers_on_errors_too(api, professional):

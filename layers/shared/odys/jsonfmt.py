@@ -6,6 +6,8 @@ it and services that write files (:mod:`odys.account_export`) use it without see
     >>> to_json({"at": dt.datetime(2026, 12, 2, 15, 0, tzinfo=dt.timezone.utc), "on": dt.date(2026, 12, 3),
     ...          "id": uuid.UUID(int=1), "name": "Conceição", 7: True})
     '{"at":"2026-12-02T15:00:00+00:00","on":"2026-12-03","id":"00000000-0000-0000-0000-000000000001","name":"Conceição","7":true}'
+    >>> to_json({"half": "\\ud800", "big": 2 ** 70})    # refused by orjson: the standard encoder writes them
+    '{"half":"\\ud800","big":1180591620717411303424}'
 
 Written by orjson (instants, dates and UUIDs natively, in the text ``isoformat``/``str`` give; an answer of 27 keys
 in ~3.5 µs against ~18 µs for the standard library's C encoder with a ``default``): the edge's largest piece of
