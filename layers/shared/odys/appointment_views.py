@@ -9,13 +9,15 @@ Shared by ``appointments``, ``clients`` and ``recurring`` without them importing
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
 UTC = dt.timezone.utc
 MAX_DURATION_MINUTES = 480
+
+Status = Literal["pending", "confirmed", "completed", "cancelled", "no_show"]  # an appointment's
 
 Minutes = Annotated[int, Field(ge=5, le=MAX_DURATION_MINUTES, strict=True)]
 

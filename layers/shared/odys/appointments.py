@@ -29,17 +29,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, PlainValidator, WithJsonSchema, model_validator
 
-from odys import agenda, booking_tokens, caller, clock, messaging, pagination, pix_charges, plans
-from odys.appointment_views import MAX_DURATION_MINUTES, Minutes, local_instant, view
-from odys.clients import client_or_404
+from odys import agenda, caller, clock, pagination, plans, snapstart
+from odys.appointment_views import MAX_DURATION_MINUTES, Minutes, Status, local_instant, view
+from odys.caller import client_or_404
 from odys.errors import Conflict, NotFound, ValidationFailed
 from odys.fields import ApiModel, Cents, Instant, reject_nulls
 from odys.log import logger
 from odys.store import appointments as store
 from odys.store.appointments import ACTIVE
 
+# What only a change or a deletion uses (the messages it queues, the PIX charge it revises), imported there: the list
+# and the creation do not load them; under SnapStart they are in the snapshot all the same.
+snapstart.preload("odys.messaging", "odys.booking_tokens", "odys.pix_charges")
+
 UTC = dt.timezone.utc
-Status = Literal["pending", "confirmed", "completed", "cancelled", "no_show"]
 PaymentStatus = Literal["unpaid", "pending", "paid", "refunded", "waived"]
 
 # Status changes a professional may make (same status = no-op). Cancelled can be re-activated when the slot is
@@ -278,6 +281,8 @@ def update(user_id: str, appointment_id: str, data: AppointmentUpdate,
     if columns:
         logger.info("appointment updated", extra={"appointment_id": appointment_id, "fields": sorted(columns)})
         if row["open_pix_charge"]:  # after the commit: cancelled -> charge removed, price -> revised
+            from odys import pix_charges
+
             pix_charges.sync(work.id, appointment_id)
     return view(after)
 
@@ -285,6 +290,8 @@ def update(user_id: str, appointment_id: str, data: AppointmentUpdate,
 def _tell_the_client(work: agenda.Agenda, before: dict[str, Any], after: dict[str, Any], now: dt.datetime) -> None:
     """Queue the WhatsApp message a professional's change means for the client (in the same transaction); ``after``
     carries the client's ``client_name`` and ``client_phone``."""
+    from odys import booking_tokens, messaging
+
     client = {"id": after["client_id"], "name": after["client_name"], "phone": after["client_phone"]}
     professional = work.professional
     status, was = after["status"], before["status"]
@@ -304,6 +311,8 @@ def _tell_the_client(work: agenda.Agenda, before: dict[str, Any], after: dict[st
 
 def delete(user_id: str, appointment_id: str) -> None:
     """Delete the appointment for good (to keep a record, PATCH its status to ``cancelled`` instead)."""
+    from odys import pix_charges
+
     pid = str(caller.professional(user_id)["id"])
     charge = pix_charges.before_delete(pid, appointment_id)  # removed at the PSP after the deletion
     if not store.delete_one(pid, appointment_id):

@@ -31,12 +31,15 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from odys import appointments, clients, pagination
-from odys.appointment_views import local_date
+from odys import pagination, snapstart
+from odys.appointment_views import Status, local_date
 from odys.errors import NotFound, Problem
 from odys.fields import Phone, phone_variants
 from odys.message_templates import format_money, resolve_locale
 from odys.store import revenue as revenue_store
+
+# The tools' services, imported by the tool that runs them (a chat may call none): in the snapshot all the same.
+snapstart.preload("odys.appointments", "odys.clients")
 
 MAX_CUSTOM_DAYS = 366
 SHOWN_PHONE_DIGITS = 4
@@ -140,7 +143,7 @@ class RevenueSummaryArgs(ToolArgs):
 class StatusChangeArgs(ToolArgs):
     appointment_id: uuid.UUID = Field(description="The appointment's id, as get_appointments_today or "
                                                   "get_customer_by_phone returned it.")
-    status: appointments.Status = Field(description="The new status.")
+    status: Status = Field(description="The new status.")
 
 
 # --- the tools ---------------------------------------------------------------------------------------------------
@@ -169,6 +172,8 @@ def _compact(context: ToolContext, view: dict[str, Any], *, with_date: bool = Tr
 
 
 def appointments_today(context: ToolContext, _: NoArgs) -> tuple[dict[str, Any], str]:
+    from odys import appointments
+
     day = context.today.isoformat()
     query = appointments.AppointmentQuery.model_validate({"from": day, "to": day, "limit": pagination.MAX_LIMIT})
     page = appointments.list_page(context.user_id, query)
@@ -178,6 +183,8 @@ def appointments_today(context: ToolContext, _: NoArgs) -> tuple[dict[str, Any],
 
 
 def customer_by_phone(context: ToolContext, args: CustomerByPhoneArgs) -> tuple[dict[str, Any], str]:
+    from odys import clients
+
     variants = phone_variants(args.phone.removeprefix("+"))
     subscriber = args.phone[-8:]  # in every variant: the search finds them all, then the exact forms decide
     page = clients.list_page(context.user_id, clients.ClientQuery(q=subscriber, limit=pagination.MAX_LIMIT),
@@ -236,6 +243,8 @@ def revenue_summary(context: ToolContext, args: RevenueSummaryArgs) -> tuple[dic
 
 
 def update_status(context: ToolContext, args: StatusChangeArgs) -> tuple[dict[str, Any], str]:
+    from odys import appointments
+
     appointment_id = str(args.appointment_id)
     before = appointments.get(context.user_id, appointment_id)  # NotFound for anyone else's id
     after = appointments.update(context.user_id, appointment_id, appointments.AppointmentUpdate(status=args.status),

@@ -42,7 +42,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from odys import client_links, clock, db, deletion_audit, follows, profiles, reviews
+from odys import client_links, clock, db, deletion_audit, follows, profiles, review_summary, reviews
 from odys.fields import ApiModel, Email, Name, reject_nulls
 from odys.log import logger
 from odys.store import client_links as links_store
@@ -85,7 +85,7 @@ def appointment_view(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     pix_due = (row["professional_accepts_pix"] and row["price"] > 0 and row["payment_status"] in UNPAID
                and row["status"] != "cancelled")
     reviewable = (row["review_id"] is None and row["status"] == "completed"
-                  and now <= row["ends_at"] + reviews.REVIEW_WINDOW and reviews.enabled(row, "professional_"))
+                  and now <= row["ends_at"] + reviews.REVIEW_WINDOW and review_summary.enabled(row, "professional_"))
     return {
         "id": str(row["id"]), "professional": _professional(row),
         "startsAt": row["starts_at"].astimezone(UTC), "endsAt": row["ends_at"].astimezone(UTC),
@@ -100,7 +100,7 @@ def appointment_view(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
 
 
 def _professionals(user_id: str) -> list[dict[str, Any]]:
-    return [{**_professional(row), "record": _record(row), "reviewsEnabled": reviews.enabled(row, "professional_")}
+    return [{**_professional(row), "record": _record(row), "reviewsEnabled": review_summary.enabled(row, "professional_")}
             for row in client_links.linked(user_id)]
 
 

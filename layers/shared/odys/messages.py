@@ -32,7 +32,7 @@ from typing import Any
 from pydantic import Field, model_validator
 
 from odys import caller, clock, db, message_templates, outbox, pagination
-from odys.clients import client_or_404
+from odys.caller import client_or_404
 from odys.errors import Conflict, NotFound, ValidationFailed
 from odys.fields import ApiModel
 from odys.log import logger

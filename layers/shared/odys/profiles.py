@@ -4,14 +4,14 @@
                                          #     "followers": 3}
     profiles.card(row)                   # -> {"slug", "name", "profession", "avatarUrl", "city", "timezone"}
 
-The review summary is empty when the professional's plan has no reviews (:func:`odys.reviews.public_summary`).
+The review summary is empty when the professional's plan has no reviews (:func:`odys.review_summary.public_summary`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from odys import reviews
+from odys import review_summary
 from odys.errors import NotFound
 from odys.store import follows as follows_store
 from odys.store import professionals as store
@@ -27,7 +27,7 @@ def public_profile(slug: str) -> dict[str, Any]:
         "sessionPrice": row["session_price"], "sessionDurationMinutes": row["session_duration_minutes"],
         "minNoticeMinutes": row["min_notice_minutes"], "bookingWindowDays": row["booking_window_days"],
         "cancellationNoticeHours": row["cancellation_notice_hours"], "paymentType": row["payment_type"],
-        "acceptsPix": row["pix_key"] is not None, "reviews": reviews.public_summary(row),
+        "acceptsPix": row["pix_key"] is not None, "reviews": review_summary.public_summary(row),
         "followers": follows_store.count(row["id"]),
     }
 

@@ -32,11 +32,12 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
 
-from odys import caller, client_links, clock, db, pagination, plans
+from odys import caller, client_links, clock, db, pagination
 from odys.appointment_views import local_date
 from odys.errors import Conflict, Forbidden, NotFound
 from odys.fields import ApiModel, Slug
 from odys.log import logger
+from odys.review_summary import NO_SUMMARY, enabled
 from odys.store import professionals as professionals_store
 from odys.store import reviews as store
 
@@ -44,7 +45,6 @@ REVIEW_WINDOW = dt.timedelta(days=90)
 COMMENT_MAX_LENGTH = 1000
 PAGE_DEFAULT = 20
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-NO_SUMMARY = {"count": 0, "average": None}
 
 
 def _plain_text(value: str) -> str | None:
@@ -78,18 +78,6 @@ class ReviewVisibility(ApiModel):
     """``PATCH /api/reviews/{id}``: ``{hidden: true|false}`` (the professional's only say over a review)."""
 
     hidden: bool = Field(strict=True)
-
-
-def enabled(professional: dict[str, Any], prefix: str = "") -> bool:
-    """Whether the professional's effective plan (trial included) has reviews; ``prefix`` names the columns
-    (``professional_`` for a joined row)."""
-    plan = plans.effective_plan(professional[f"{prefix}plan"], professional[f"{prefix}trial_ends_at"])
-    return plans.has_feature(plan, "reviews")
-
-
-def public_summary(professional: dict[str, Any]) -> dict[str, Any]:
-    """``{count, average}`` of the professional's visible reviews, or none when their plan has no reviews."""
-    return professionals_store.review_summary(professional["id"]) if enabled(professional) else dict(NO_SUMMARY)
 
 
 def public_view(row: dict[str, Any]) -> dict[str, Any]:

@@ -41,13 +41,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from odys import agenda, booking, booking_tokens, clock, config, links, outbox, reply_payloads
+from odys import agenda, booking_tokens, clock, config, links, outbox, reply_payloads, snapstart
 from odys.fields import phone_variants
 from odys.errors import Conflict, Forbidden, NotFound, Problem, ServiceUnavailable, Unauthorized
 from odys.log import logger
-from odys.notifications import notify_professional
 from odys.store import booking as booking_store
 from odys.store import messages as store
+
+snapstart.preload("odys.booking", "odys.notifications")  # lazy below: in the snapshot, not a quick reply
 
 UTC = dt.timezone.utc
 STATUSES = ("sent", "delivered", "read", "failed")
@@ -365,6 +366,8 @@ def _answer(conversation: Conversation, client: dict[str, Any], key: str, **valu
 
 def _opt_out(work: agenda.Agenda, conversation: Conversation, client: dict[str, Any], person: list[str],
              now: dt.datetime) -> str:
+    from odys.notifications import notify_professional  # here: status callbacks, most of Meta's traffic, notify no one
+
     if not store.opt_out(person, at=now):
         return "already_opted_out"
     _answer(conversation, client, "opted_out", professional_name=work.professional["name"])
@@ -382,6 +385,8 @@ def _when(row: dict[str, Any], locale: str) -> str:
 
 def _quick_reply(work: agenda.Agenda, conversation: Conversation, client: dict[str, Any],
                  reply: reply_payloads.Payload, now: dt.datetime) -> str:
+    from odys.notifications import notify_professional  # here, like booking below: only quick replies use them
+
     if not store.record_quick_reply_use(use_id=reply.use_id, professional_id=work.id,
                                         appointment_id=reply.appointment_id, action=reply.action, at=now):
         logger.info("whatsapp quick reply replayed", extra={"action": reply.action})
@@ -407,6 +412,8 @@ def _quick_reply(work: agenda.Agenda, conversation: Conversation, client: dict[s
                             f"{client['name']} quer remarcar a sessão de {names['date_time']}; o link de "
                             "remarcação foi enviado pelo WhatsApp.", client_id=conversation.client_id)
         return "reschedule_link_sent"
+    from odys import booking  # the whole booking module (slots, messaging) for this one branch
+
     try:  # cancel: the manage link's rules (notice, status) and its notification of the professional
         booking.change_appointment(work.id, reply.appointment_id, booking.BookingChange(action="cancel"), now)
     except Conflict as refused:
