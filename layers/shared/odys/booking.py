@@ -49,15 +49,17 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from odys import agenda, appointment_pix, booking_tokens, clock, messaging, pix, pix_charges, ratelimit, retention
+from odys import agenda, appointment_pix, booking_tokens, clock, pix, pix_charges, ratelimit, retention, snapstart
 from odys.errors import BadRequest, ClientExists, Conflict, NotFound, SlotTaken, ValidationFailed
 from odys.fields import ApiModel, Email, Instant, Name, Phone
 from odys.log import logger
-from odys.notifications import notify_professional
-from odys.slots import offered_slot, require_free, slot_taken
 from odys.store import booking as store
 from odys.store import domain_errors
 from odys.store.appointments import ACTIVE
+
+# The slot grid, the messages and the notices serve a booking and a change, not the link's view (the page a client
+# opens most): imported by the use cases that need them, and in a SnapStart snapshot all the same.
+snapstart.preload("odys.slots", "odys.messaging", "odys.notifications")
 
 UTC = dt.timezone.utc
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
@@ -208,6 +210,8 @@ def _replay(work: agenda.Agenda, stored: dict[str, Any], digest: str, data: Book
 @contextlib.contextmanager
 def _refusals() -> Iterator[None]:
     """The database's last word at COMMIT: an overlap is 409 ``slot_taken``, a phone taken meanwhile ClientExists."""
+    from odys.slots import slot_taken
+
     try:
         with domain_errors():
             yield
@@ -222,6 +226,9 @@ def _windows(context: dict[str, Any]) -> list[tuple[int, dt.time, dt.time]]:
 def _create(work: agenda.Agenda, context: dict[str, Any], data: BookingIn, now: dt.datetime) -> dict[str, Any]:
     """The booking itself, inside the professional's unit of work, from what :func:`agenda.for_booking` read under
     the lock; every write goes with the COMMIT. Returns the ``for_manage`` row (with ``client``)."""
+    from odys.notifications import notify_professional
+    from odys.slots import offered_slot, require_free
+
     professional = work.professional
     slot = require_free(professional, offered_slot(professional, _windows(context), data.starts_at, now),
                         context["busy"])
@@ -268,6 +275,8 @@ def book(data: BookingIn, idempotency_key: str | None = None, now: dt.datetime |
 
 def _book_locked(slug: str, data: BookingIn, key: str | None, digest: str, now: dt.datetime) -> Outcome:
     """The booking in the professional's unit of work (see :func:`book`)."""
+    from odys import messaging
+
     with _refusals(), agenda.for_booking(slug, data.starts_at, data.client.phone, key, now) as (work, context):
         if key and context["idempotency"] and (stored := _replay(work, context["idempotency"], digest, data, now)):
             return stored
@@ -333,6 +342,8 @@ def _reschedule(row: dict[str, Any], professional: dict[str, Any], starts_at: dt
                 now: dt.datetime) -> dict[str, Any]:
     """The column changes that move the booking to the offered slot at ``starts_at`` (its status is kept), from
     what :func:`agenda.for_link_change` read under the lock."""
+    from odys.slots import offered_slot, require_free
+
     slot = require_free(professional, offered_slot(professional, _windows(row), starts_at, now), row["busy"])
     return {"starts_at": slot.starts_at, "ends_at": slot.ends_at}
 
@@ -353,6 +364,10 @@ def change_appointment(professional_id: str, appointment_id: str, data: BookingC
                        now: dt.datetime) -> dict[str, Any]:
     """:func:`change` of an appointment whose client is already authenticated otherwise (e.g. a verified
     WhatsApp quick-reply payload, :mod:`odys.whatsapp_webhook`): the same rules, errors and notice."""
+    from odys import messaging
+    from odys.notifications import notify_professional
+    from odys.slots import slot_taken
+
     with agenda.for_link_change(professional_id, appointment_id, data.starts_at or now) as (work, row):
         professional = work.professional  # the professional's lock first, as every writer
         if row is None:  # deleted meanwhile
