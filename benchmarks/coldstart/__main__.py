@@ -32,7 +32,6 @@ import random
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -103,7 +102,7 @@ def _secrets(env: dict[str, str], rounds: int) -> None:
                 samples[way].append(_child(["benchmarks.coldstart.secrets_child", way, url, arn], secret_env))
         print("\nreading the secret bundle cold (median ms): import + first fetch, local stand-ins")
         for way, rows in samples.items():
-            label = {"extension": "Lambda extension (odys.config, urllib)",
+            label = {"extension": "Lambda extension (odys.config, http.client)",
                      "powertools": "Powertools Parameters (boto3 client)"}[way]
             print(f"  {label:<42} import {statistics.median(r['import_ms'] for r in rows):7.1f}  "
                   f"fetch {statistics.median(r['fetch_ms'] for r in rows):7.1f}  "
@@ -120,19 +119,10 @@ def main() -> None:
     parser.add_argument("--no-secrets", action="store_true", help="skip the secret-bundle comparison")
     args = parser.parse_args()
 
-    from benchmarks.durable.__main__ import _Jwks
     from benchmarks.memory.__main__ import demo_world
     from devtools import lambdas
-    from devtools.local_sqs import LocalQueue, unique_name
-    from devtools.pg import PostgresServer
 
-    jwks = _Jwks()
-    local = LocalQueue(unique_name("odys-bench-coldstart")).start()
-    pg = PostgresServer(Path(tempfile.mkdtemp(prefix="odys-bench-")).resolve()).start()
-    os.chmod(pg.base.parent, 0o755)
-    work = Path(tempfile.mkdtemp(prefix="odys-bench-coldstart-events-"))
-    try:
-        env, events = demo_world(pg, local, jwks, stage="dev", PYTHONDONTWRITEBYTECODE="0")
+    with demo_world("coldstart", stage="dev", PYTHONDONTWRITEBYTECODE="0") as (env, events, work):
         wanted = args.only.split(",") if args.only else list(events)
         hello = lambdas.http_event("GET", "/hello")
         trees = {"now": None, **({"layer": args.layer.resolve()} if args.layer else {})}
@@ -191,13 +181,6 @@ def main() -> None:
         if violations:
             print("\nFAIL: " + "; ".join(violations))
             sys.exit(1)
-    finally:
-        from odys import db
-
-        db.close()
-        pg.stop()
-        local.stop()
-        jwks.stop()
 
 
 if __name__ == "__main__":

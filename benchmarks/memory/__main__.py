@@ -18,6 +18,7 @@ moto's SQS server (``devtools.local_sqs``), so a function that enqueues loads bo
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,29 +119,47 @@ def _events(token: str, ids: dict[str, Any]) -> dict[str, list[dict]]:
     return events
 
 
-def demo_world(pg: Any, local: Any, jwks: Any, *, stage: str,
-               **extra: str) -> tuple[dict[str, str], dict[str, list[dict]]]:
-    """What a benchmark's child processes run against: the ``odys_bench`` database of ``pg`` migrated and seeded
-    like ``make dev``, the local queue, the JWKS; the environment (also set in this process, ``extra`` added) and
-    the events of every HTTP function (``_events``, with the demo professional's ES256 token)."""
-    pg.create_database("odys_bench")
-    env = {**os.environ, **local.environment(), "DATABASE_URL": pg.url("odys_bench"), "ODYS_STAGE": stage,
-           "SUPABASE_JWKS_URL": jwks.url, "SUPABASE_JWT_SECRET": "bench-jwt-secret-0123456789-0123456789",
-           "BOOKING_TOKEN_SECRET": "bench-booking-secret-0123456789-0123456789",
-           "POWERTOOLS_SERVICE_NAME": "odys", "POWERTOOLS_METRICS_NAMESPACE": "Odys",
-           "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "true",
-           "STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_WEBHOOK_SECRET": "whsec_bench", **extra}
-    for leaked in ("UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "ODYS_SECRETS_ID"):
-        env.pop(leaked, None)
-    os.environ.update(env)
-    from devtools import seed
-    from odys import db, migrate
+@contextlib.contextmanager
+def demo_world(name: str, *, stage: str, **extra: str) -> Iterator[tuple[dict[str, str], dict[str, list[dict]], Path]]:
+    """What a benchmark's child processes run against, for the ``with`` block: a PostgreSQL (``devtools.pg``) whose
+    ``odys_bench`` database is migrated and seeded like ``make dev``, moto's SQS server, an ES256 JWKS endpoint.
+    Yields the environment (also set in this process, ``extra`` added), the events of every HTTP function
+    (``_events``, with the demo professional's ES256 token) and a directory for the children's event files;
+    everything is stopped when the block ends."""
+    from benchmarks.durable.__main__ import _Jwks
+    from devtools.local_sqs import LocalQueue, unique_name
+    from devtools.pg import PostgresServer
 
-    migrate.apply_pending()
-    seed.seed_demo()
-    events = _events(jwks.token(seed.DEMO_USER_ID), _ids(seed.DEMO_USER_ID))
-    db.close()
-    return env, events
+    jwks = _Jwks()
+    local = LocalQueue(unique_name(f"odys-bench-{name}")).start()
+    pg = PostgresServer(Path(tempfile.mkdtemp(prefix=f"odys-bench-{name}-")).resolve()).start()
+    os.chmod(pg.base.parent, 0o755)
+    try:
+        pg.create_database("odys_bench")
+        env = {**os.environ, **local.environment(), "DATABASE_URL": pg.url("odys_bench"), "ODYS_STAGE": stage,
+               "SUPABASE_JWKS_URL": jwks.url, "SUPABASE_JWT_SECRET": "bench-jwt-secret-0123456789-0123456789",
+               "BOOKING_TOKEN_SECRET": "bench-booking-secret-0123456789-0123456789",
+               "POWERTOOLS_SERVICE_NAME": "odys", "POWERTOOLS_METRICS_NAMESPACE": "Odys",
+               "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "true",
+               "STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_WEBHOOK_SECRET": "whsec_bench", **extra}
+        for leaked in ("UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "ODYS_SECRETS_ID"):
+            env.pop(leaked, None)
+        os.environ.update(env)
+        from devtools import seed
+        from odys import db, migrate
+
+        migrate.apply_pending()
+        seed.seed_demo()
+        events = _events(jwks.token(seed.DEMO_USER_ID), _ids(seed.DEMO_USER_ID))
+        db.close()
+        yield env, events, Path(tempfile.mkdtemp(prefix=f"odys-bench-{name}-events-"))
+    finally:
+        from odys import db
+
+        db.close()
+        pg.stop()
+        local.stop()
+        jwks.stop()
 
 
 def _memory_sizes() -> dict[str, int]:
@@ -156,44 +176,30 @@ def main() -> None:
     parser.add_argument("--only", help="comma-separated function names")
     args = parser.parse_args()
     spawner = Spawner()
-    from benchmarks.durable.__main__ import _Jwks
-    from devtools.local_sqs import LocalQueue, unique_name
-    from devtools.pg import PostgresServer
-
-    jwks = _Jwks()
-    local = LocalQueue(unique_name("odys-bench-memory")).start()
-    pg = PostgresServer(Path(tempfile.mkdtemp(prefix="odys-bench-memory-"))).start()
-    work = Path(tempfile.mkdtemp(prefix="odys-bench-memory-events-"))
     try:
-        env, events = demo_world(pg, local, jwks, stage="test")
-        sizes = _memory_sizes()
-        wanted = args.only.split(",") if args.only else list(events)
-        print(f"memory of one execution environment (python {sys.version.split()[0]}), MiB\n")
-        print("| function | MemorySize | VmHWM after import | 1st request: VmHWM / VmRSS / ru_maxrss | "
-              "100th: VmHWM / VmRSS / ru_maxrss | peak / MemorySize | statuses |")
-        print("|---|---|---|---|---|---|---|")
-        for name in wanted:
-            path = work / f"{name}.json"
-            path.write_text(json.dumps(events[name]))
-            out = spawner.run([sys.executable, "-m", "benchmarks.memory.child", name, str(path)], env)
-            if out["returncode"] != 0:
-                print(f"| {name} | {sizes.get(name)} | failed: {out['stderr'].strip().splitlines()[-1]} |||||||")
-                continue
-            r = json.loads(out["stdout"].strip().splitlines()[-1])
-            statuses = ", ".join(f"{k}×{v}" for k, v in sorted(r["statuses"].items()))
-            first, last = r["first"], r["last"]
-            print(f"| {name} | {sizes.get(name)} | {r['imported']['hwm']:.1f} | "
-                  f"{first['hwm']:.1f} / {first['rss']:.1f} / {first['maxrss']:.1f} | "
-                  f"{last['hwm']:.1f} / {last['rss']:.1f} / {last['maxrss']:.1f} | "
-                  f"{last['hwm'] / sizes.get(name, 1) * 100:.0f} % | {statuses} |", flush=True)
+        with demo_world("memory", stage="test") as (env, events, work):
+            sizes = _memory_sizes()
+            wanted = args.only.split(",") if args.only else list(events)
+            print(f"memory of one execution environment (python {sys.version.split()[0]}), MiB\n")
+            print("| function | MemorySize | VmHWM after import | 1st request: VmHWM / VmRSS / ru_maxrss | "
+                  "100th: VmHWM / VmRSS / ru_maxrss | peak / MemorySize | statuses |")
+            print("|---|---|---|---|---|---|---|")
+            for name in wanted:
+                path = work / f"{name}.json"
+                path.write_text(json.dumps(events[name]))
+                out = spawner.run([sys.executable, "-m", "benchmarks.memory.child", name, str(path)], env)
+                if out["returncode"] != 0:
+                    print(f"| {name} | {sizes.get(name)} | failed: {out['stderr'].strip().splitlines()[-1]} |||||||")
+                    continue
+                r = json.loads(out["stdout"].strip().splitlines()[-1])
+                statuses = ", ".join(f"{k}×{v}" for k, v in sorted(r["statuses"].items()))
+                first, last = r["first"], r["last"]
+                print(f"| {name} | {sizes.get(name)} | {r['imported']['hwm']:.1f} | "
+                      f"{first['hwm']:.1f} / {first['rss']:.1f} / {first['maxrss']:.1f} | "
+                      f"{last['hwm']:.1f} / {last['rss']:.1f} / {last['maxrss']:.1f} | "
+                      f"{last['hwm'] / sizes.get(name, 1) * 100:.0f} % | {statuses} |", flush=True)
     finally:
-        from odys import db
-
-        db.close()
         spawner.stop()
-        pg.stop()
-        local.stop()
-        jwks.stop()
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -51,18 +50,9 @@ def main() -> None:
     parser.add_argument("--only", default=DEFAULT, help=f"comma-separated function names (default {DEFAULT})")
     args = parser.parse_args()
 
-    from benchmarks.durable.__main__ import _Jwks
     from benchmarks.memory.__main__ import demo_world
-    from devtools.local_sqs import LocalQueue, unique_name
-    from devtools.pg import PostgresServer
 
-    jwks = _Jwks()
-    local = LocalQueue(unique_name("odys-bench-snapstart")).start()
-    pg = PostgresServer(Path(tempfile.mkdtemp(prefix="odys-bench-snapstart-")).resolve()).start()
-    os.chmod(pg.base.parent, 0o755)
-    work = Path(tempfile.mkdtemp(prefix="odys-bench-snapstart-events-"))
-    try:
-        env, events = demo_world(pg, local, jwks, stage="dev")
+    with demo_world("snapstart", stage="dev") as (env, events, work):
         wanted = args.only.split(",")
         served: dict[str, int] = {}
 
@@ -114,13 +104,6 @@ def main() -> None:
         for name in wanted:
             tops = sorted({m.split(".")[0] for m in preloads[name].split(",") if m})
             print(f"  {name}: {len(preloads[name].split(',')) if preloads[name] else 0} modules: {', '.join(tops)}")
-    finally:
-        from odys import db
-
-        db.close()
-        pg.stop()
-        local.stop()
-        jwks.stop()
 
 
 if __name__ == "__main__":
