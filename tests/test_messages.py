@@ -9,7 +9,6 @@ import json
 import uuid
 
 import pytest
-from moto import mock_aws
 from test_account import assert_problem
 from test_clients import insert_appointment, new_client, second_professional
 
@@ -22,24 +21,15 @@ TO_CLIENTS = "SELECT count(*) FROM messages WHERE direction = 'outbound' AND rec
 
 
 @pytest.fixture
-def sqs(monkeypatch):
-    """A moto SQS queue as WHATSAPP_QUEUE_URL; returns a function reading the message ids put on it."""
-    with mock_aws():
-        import boto3
+def enqueued(sqs):
+    """The message ids put on the test's queue (conftest's ``sqs``: moto's SQS server), each read once."""
+    client = sqs.client()
 
-        from odys import queue
+    def received() -> list[str]:
+        out = client.receive_message(QueueUrl=sqs.url, MaxNumberOfMessages=10, VisibilityTimeout=60).get("Messages", [])
+        return [json.loads(m["Body"])["messageId"] for m in out]
 
-        client = boto3.client("sqs", region_name="us-east-1")
-        url = client.create_queue(QueueName="odys-whatsapp-test")["QueueUrl"]
-        monkeypatch.setenv("WHATSAPP_QUEUE_URL", url)
-        queue.reset_client()  # a client of moto's in-process mock, for this test only
-
-        def received() -> list[str]:
-            out = client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-            return [json.loads(m["Body"])["messageId"] for m in out]
-
-        yield received
-        queue.reset_client()
+    return received
 
 
 @pytest.fixture
@@ -113,7 +103,7 @@ def test_the_window_opens_24_hours_from_the_last_inbound_message(api, convo):
 
 # --- POST free text ------------------------------------------------------------------------------------------------
 
-def test_free_text_outside_the_window_is_422_naming_the_manual_templates(api, convo, sqs):
+def test_free_text_outside_the_window_is_422_naming_the_manual_templates(api, convo, enqueued):
     token, pid, client = convo
     inbound(pid, client["id"], now() - dt.timedelta(hours=24, minutes=1))
     body = assert_problem(api.post("/api/messages", token=token, json_body={"clientId": client["id"], "body": "Oi"}),
@@ -121,10 +111,10 @@ def test_free_text_outside_the_window_is_422_naming_the_manual_templates(api, co
     assert sorted(t["key"] for t in body["templates"]) == sorted(MANUAL)
     pix = next(t for t in body["templates"] if t["key"] == "msgPixPaymentRequest")
     assert pix["params"] == ["client_name", "professional_name", "date_time", "amount", "pix_code"]
-    assert db.scalar(TO_CLIENTS) == 0 and sqs() == []
+    assert db.scalar(TO_CLIENTS) == 0 and enqueued() == []
 
 
-def test_free_text_inside_the_window_is_queued_and_enqueued(api, convo, sqs):
+def test_free_text_inside_the_window_is_queued_and_enqueued(api, convo, enqueued):
     token, pid, client = convo
     inbound(pid, client["id"], now() - dt.timedelta(hours=2))
     result = api.post("/api/messages", token=token,
@@ -135,14 +125,14 @@ def test_free_text_inside_the_window_is_queued_and_enqueued(api, convo, sqs):
     assert message["body"] == "Claro, até amanhã!" and message["automatic"] is False
     row = db.one("SELECT to_phone, recipient, automatic, enqueued_at FROM messages WHERE id = :id", id=message["id"])
     assert row["to_phone"] == client["phone"] and row["recipient"] == "client" and row["automatic"] is False
-    assert sqs() == [message["id"]] and row["enqueued_at"] is not None
+    assert enqueued() == [message["id"]] and row["enqueued_at"] is not None
     listed = api.get("/api/messages", token=token, query={"clientId": client["id"]}).json["messages"]
     assert listed[0]["id"] == message["id"]
 
 
 # --- POST templates ------------------------------------------------------------------------------------------------
 
-def test_a_pix_request_fills_names_time_amount_and_the_professionals_own_pix_code(api, convo, sqs):
+def test_a_pix_request_fills_names_time_amount_and_the_professionals_own_pix_code(api, convo, enqueued):
     from odys import pix
 
     token, pid, client = convo
@@ -164,10 +154,10 @@ def test_a_pix_request_fills_names_time_amount_and_the_professionals_own_pix_cod
                       "date_time": "terça-feira, 8 de janeiro às 14:00", "amount": "R$ 150,00"}
     assert "Bia Lima" in message["body"] and "R$ 150,00" in message["body"]
     assert row["appointment_id"] is None and row["automatic"] is False  # no buttons: not bound to the appointment
-    assert sqs() == [message["id"]]
+    assert enqueued() == [message["id"]]
 
 
-def test_a_reminder_by_hand_links_the_appointment_and_is_bound_to_it(api, convo, sqs):
+def test_a_reminder_by_hand_links_the_appointment_and_is_bound_to_it(api, convo, enqueued):
     token, pid, client = convo
     aid = insert_appointment(pid, client["id"], STARTS)
     result = api.post("/api/messages", token=token, json_body={
@@ -184,7 +174,7 @@ def test_a_reminder_by_hand_links_the_appointment_and_is_bound_to_it(api, convo,
         "clientId": client["id"], "template": "msgReminder24h", "appointmentId": aid}), 409, "appointment_not_active")
 
 
-def test_a_review_request_needs_no_params_from_the_professional(api, convo, sqs):
+def test_a_review_request_needs_no_params_from_the_professional(api, convo, enqueued):
     token, pid, client = convo
     aid = insert_appointment(pid, client["id"], STARTS, status="completed")
     result = api.post("/api/messages", token=token, json_body={
@@ -193,7 +183,7 @@ def test_a_review_request_needs_no_params_from_the_professional(api, convo, sqs)
     assert "/review" in result.json["body"]
 
 
-def test_template_params_unknown_filled_or_missing_are_422_naming_them(api, convo, sqs):
+def test_template_params_unknown_filled_or_missing_are_422_naming_them(api, convo, enqueued):
     token, pid, client = convo
     aid = insert_appointment(pid, client["id"], STARTS)
     send = {"clientId": client["id"], "template": "msgPixPaymentRequest", "appointmentId": aid}
@@ -210,7 +200,7 @@ def test_template_params_unknown_filled_or_missing_are_422_naming_them(api, conv
         "clientId": client["id"], "template": "msgPixPaymentRequest", "params": {}}),
         422, "template_error")
     assert [e["field"] for e in body["errors"]] == ["appointmentId"]
-    assert db.scalar(TO_CLIENTS) == 0 and sqs() == []
+    assert db.scalar(TO_CLIENTS) == 0 and enqueued() == []
 
 
 def test_only_manual_templates_may_be_sent_by_hand(api, convo):

@@ -133,10 +133,10 @@ def start(tcp: bool) -> tuple[Any, Any, Any]:
     server = PostgresServer(Path(tempfile.mkdtemp(prefix="odys-bench-durable-")), durable=True).start()
     server.create_database("odys_bench")
     os.environ["DATABASE_URL"] = server.url("odys_bench", tcp=tcp)
-    from odys import aws_clients, db, migrate
+    from odys import db, migrate, sqs
 
     migrate.apply_pending()
-    aws_clients._clients["sqs"] = _Sqs()  # noqa: SLF001 - the in-process SQS stand-in (boto3 never loads)
+    sqs._client = _Sqs()  # type: ignore[assignment]  # noqa: SLF001 - the in-process SQS stand-in
     settings = {name: db.scalar(f"SHOW {name}") for name in ("fsync", "synchronous_commit", "full_page_writes")}
     assert settings == {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}, settings
     db.run("CREATE TABLE bench_insert (id bigserial PRIMARY KEY, v integer NOT NULL, at timestamptz DEFAULT now())")

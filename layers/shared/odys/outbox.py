@@ -24,7 +24,8 @@ and reaches SQS only once that transaction commits.
   dies between COMMIT and SQS leaves it stamped, and the sweep sends it 5 minutes later. SQS may deliver an id more than once (and
   the sweep may re-send one): the sender acts on a row only while it is ``queued``.
 
-Cold start: importing this module imports neither boto3 nor the templates; both load on first use.
+Cold start: importing this module loads neither the templates nor an HTTP client; both load on first use
+(SQS is called through :mod:`odys.sqs`, without boto3).
 """
 
 from __future__ import annotations

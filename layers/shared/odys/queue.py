@@ -6,11 +6,10 @@
 
 Each SQS message body is ``{"messageId": "<messages.id>"}``: the row is the truth, the SQS message only wakes
 the sender. ``WHATSAPP_QUEUE_URL`` names the queue (template.yaml: ``!Ref WhatsAppQueue``); locally
-``AWS_ENDPOINT_URL_SQS`` points boto3 at moto's server (boto3 reads it itself). boto3 is imported on the first
-send, never at cold start: a function that queues nothing pays nothing; under SnapStart it is imported before the
-snapshot (``snapstart.preload``), so a resumed environment's first enqueue does not pay ~250 ms for it. Short
-timeouts and few retries: an enqueue runs after the request's commit, and a failure only delays the message until
-the sweep.
+``AWS_ENDPOINT_URL_SQS`` points at moto's server. The calls go through :mod:`odys.sqs` (Signature Version 4 over
+``http.client``), not boto3: importing boto3 and building its client cost a producer's first enqueue ~270 ms (the
+booking's confirmation, in its cold start). Short timeouts and one retry: an enqueue runs after the request's
+commit, and a failure only delays the message until the sweep.
 """
 
 from __future__ import annotations
@@ -19,9 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from odys import aws_clients, config, snapstart
-
-snapstart.preload("boto3")
+from odys import config, sqs
 
 BATCH = 10  # SendMessageBatch's limit
 MAX_DELAY = 900  # SQS DelaySeconds' limit
@@ -38,13 +35,13 @@ def queue_url() -> str:
 
 
 def _sqs() -> Any:
-    """The environment's SQS client: short timeouts and few retries (an enqueue runs after the request's commit)."""
-    return aws_clients.client("sqs", connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
+    """The environment's SQS client (:func:`odys.sqs.client`)."""
+    return sqs.client()
 
 
 def reset_client() -> None:
     """Forget the client (tests pointing at another endpoint)."""
-    aws_clients.reset("sqs")
+    sqs.reset()
 
 
 def body(message_id: str) -> str:
@@ -57,8 +54,8 @@ def send_ids(ids: Iterable[str], delays: Mapping[str, int] | None = None) -> lis
 
     ``delays`` (optional) holds an id's ``DelaySeconds`` (0-900, clamped): paced messages to one recipient.
 
-    Raises (``QueueNotConfigured``, botocore's errors) only when nothing could be attempted or a call failed
-    outright; the caller decides what a failure means (``odys.outbox`` logs it and lets the sweep retry).
+    Raises (``QueueNotConfigured``, :class:`odys.sqs.SqsError`) only when nothing could be attempted or a call
+    failed outright; the caller decides what a failure means (``odys.outbox`` logs it and lets the sweep retry).
     """
     ids = list(dict.fromkeys(ids))
     if not ids:
@@ -79,6 +76,6 @@ def send_ids(ids: Iterable[str], delays: Mapping[str, int] | None = None) -> lis
 
 
 def depth(url: str) -> int:
-    """How many messages wait in the queue at ``url`` (``ApproximateNumberOfMessages``; raises botocore's errors)."""
+    """How many messages wait in the queue at ``url`` (``ApproximateNumberOfMessages``; raises ``SqsError``)."""
     answer = _sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
     return int(answer["Attributes"]["ApproximateNumberOfMessages"])
