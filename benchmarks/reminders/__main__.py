@@ -28,23 +28,28 @@ ZONES = ("America/Sao_Paulo", "America/Manaus", "America/Noronha")
 
 
 class Meter:
-    """Counts pg8000 round trips and SQS SendMessageBatch calls."""
+    """Counts SQL round trips (each ``odys.db.Connection.pipeline`` or ``batch`` is one) and SQS SendMessageBatch
+    calls."""
 
     def __init__(self) -> None:
         self.sql = 0
         self.sqs = 0
 
     def install(self) -> None:
-        from pg8000.native import Connection
         from odys import queue
+        from odys.db import Connection
 
-        original, meter = Connection.run, self
+        meter = self
 
-        def run(self, *args, **kwargs):
-            meter.sql += 1
-            return original(self, *args, **kwargs)
+        def counted(send):
+            def exchange(self, *args, **kwargs):
+                meter.sql += 1
+                return send(self, *args, **kwargs)
 
-        Connection.run = run
+            return exchange
+
+        Connection.pipeline = counted(Connection.pipeline)
+        Connection.batch = counted(Connection.batch)
         client = queue._sqs()
 
         def batch(**kwargs):  # counted, answered locally: moto's in-process SQS slows down with thousands of
