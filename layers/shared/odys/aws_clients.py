@@ -2,12 +2,13 @@
 never at cold start, so a function that calls no AWS service pays nothing for it.
 
     from odys import aws_clients
-    sqs = aws_clients.client("sqs", connect_timeout=2, read_timeout=3, retries={"max_attempts": 2, "mode": "standard"})
-    aws_clients.reset("sqs")   # tests pointing the service at another endpoint
+    s3 = aws_clients.client("s3", connect_timeout=2, read_timeout=10, retries={"max_attempts": 2, "mode": "standard"})
+    aws_clients.reset("s3")    # tests pointing the service at another endpoint
     aws_clients.reset_all()    # an environment resumed from a SnapStart snapshot (odys.snapstart)
 
 ``settings`` are botocore ``Config`` options, fixed by the first call for a service (each adapter asks with its own).
-Endpoints come from the environment as boto3 reads them (``AWS_ENDPOINT_URL_SQS`` … under ``make dev`` and tests).
+Endpoints come from the environment as boto3 reads them (``AWS_ENDPOINT_URL_S3`` … under ``make dev`` and tests).
+SQS, the one AWS call on a request's hot path, goes without boto3 (:mod:`odys.sqs`).
 """
 
 from __future__ import annotations
