@@ -167,6 +167,10 @@ def test_throttling_and_5xx_are_tried_once_more_a_refusal_is_not(double, monkeyp
     with pytest.raises(sqs.SqsError) as info:
         queue.send_ids(["c"])
     assert (info.value.code, info.value.status) == ("QueueDoesNotExist", 400) and len(double.requests) == 5
+    double.answers = [(403, ["not", "an", "SQS", "error"])]  # e.g. a proxy's answer: the status still tells
+    with pytest.raises(sqs.SqsError) as info:
+        queue.send_ids(["d"])
+    assert (info.value.code, info.value.status) == ("UnknownError", 403) and len(double.requests) == 6
 
 
 def test_calls_share_one_kept_alive_connection(double, monkeypatch):

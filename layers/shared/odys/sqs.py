@@ -182,6 +182,8 @@ class Client:
         try:
             fault = json.loads(answer)
         except ValueError:
+            fault = None
+        if not isinstance(fault, dict):  # a proxy's HTML page, an empty body: the status says enough
             fault = {}
         code = str(fault.get("__type") or response.getheader("x-amzn-query-error", "") or "UnknownError")
         raise SqsError(code.rsplit("#", 1)[-1].split(";")[0], response.status, str(fault.get("message") or ""))
