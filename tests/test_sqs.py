@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
+from devtools.http_double import HttpDouble
 from odys import queue, sqs
 
 NOW = dt.datetime(2026, 12, 2, 8, 30, 15, tzinfo=dt.timezone.utc)
@@ -43,57 +43,54 @@ def test_the_signature_is_botocores(url, token, monkeypatch):
     assert ours.get("X-Amz-Security-Token") == request.headers.get("X-Amz-Security-Token")
 
 
-class _Double:
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as SQS
+    double: _Double
+
+    def _send(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 - the credentials endpoint
+        if self.headers.get("Authorization") != "container-token":
+            return self._send(403, {"message": "bad token"})
+        self.double.credential_fetches += 1
+        n = self.double.credential_fetches
+        self._send(200, {"AccessKeyId": f"ASIA{n}", "SecretAccessKey": "secret", "Token": f"session-{n}",
+                         "Expiration": self.double.expiration})
+
+    def do_POST(self) -> None:  # noqa: N802 - SQS
+        self.double.connections.add(self.client_address)
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.double.requests.append({"headers": dict(self.headers), "body": body})
+        answers = self.double.answers
+        self._send(*(answers.pop(0) if answers else (200, {"Successful": [], "Failed": []})))
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class _Double(HttpDouble):
     """An SQS endpoint (JSON protocol) answering from a script, and a container credentials endpoint."""
 
     def __init__(self) -> None:
-        outer = self
         self.requests: list[dict[str, Any]] = []
-        self.answers: list[tuple[int, dict[str, Any]]] = []
+        self.answers: list[tuple[int, Any]] = []
         self.credential_fetches = 0
         self.expiration = "2099-01-01T00:00:00Z"
         self.connections: set[tuple[str, int]] = set()
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # keep-alive, as SQS
-
-            def _send(self, status: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/x-amz-json-1.0")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:  # noqa: N802 - the credentials endpoint
-                if self.headers.get("Authorization") != "container-token":
-                    return self._send(403, {"message": "bad token"})
-                outer.credential_fetches += 1
-                self._send(200, {"AccessKeyId": f"ASIA{outer.credential_fetches}", "SecretAccessKey": "secret",
-                                 "Token": f"session-{outer.credential_fetches}", "Expiration": outer.expiration})
-
-            def do_POST(self) -> None:  # noqa: N802 - SQS
-                outer.connections.add(self.client_address)
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.requests.append({"headers": dict(self.headers), "body": body})
-                status, answer = outer.answers.pop(0) if outer.answers else (200, {"Successful": [], "Failed": []})
-                self._send(status, answer)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
 
 
 @pytest.fixture
 def double(monkeypatch):
-    server = _Double()
+    server = _Double().start()
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", server.url)
     monkeypatch.setenv("AWS_REGION", "sa-east-1")
     monkeypatch.setenv("WHATSAPP_QUEUE_URL", "https://sqs.sa-east-1.amazonaws.com/123456789012/odys-whatsapp")

@@ -35,11 +35,9 @@ import os
 import platform
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "layers" / "shared"), str(ROOT)]
 
 from benchmarks.durable.meter import Meter, Sample, label, median, pct  # noqa: E402
+from benchmarks.jwks import Jwks  # noqa: E402
 
 UTC = dt.timezone.utc
 JWT_SECRET = "bench-jwt-secret-0123456789-0123456789"
@@ -74,53 +73,16 @@ class _Sqs:
                                for e in Entries], "Failed": []}
 
 
-class _Jwks:
-    """A JWKS endpoint with one ES256 key, as Supabase publishes for new projects."""
-
-    def __init__(self) -> None:
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from jwt.algorithms import ECAlgorithm
-
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        jwk = json.loads(ECAlgorithm.to_jwk(self.key.public_key()))
-        jwk.update(kid="bench-ec-1", alg="ES256", use="sig")
-        data = json.dumps({"keys": [jwk]}).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/auth/v1/.well-known/jwks.json"
-
-    def token(self, user_id: str) -> str:
-        from devtools.tokens import mint_token
-
-        return mint_token(user_id, secret="", key=self.key, algorithm="ES256", kid="bench-ec-1", expires_in=86400)
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 def start(tcp: bool) -> tuple[Any, Any, Any]:
     from devtools.whatsapp_double import WhatsAppDouble
 
-    jwks = _Jwks()
+    jwks = Jwks().start()
     double = WhatsAppDouble(token="bench-wa-token", phone_number_id="106540352242922").start()
     os.environ.update({
         "ODYS_STAGE": "test", "POWERTOOLS_SERVICE_NAME": "odys", "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_NAMESPACE": "Odys",
         "BOOKING_TOKEN_SECRET": "bench-booking-secret-0123456789-0123456789", "SUPABASE_JWT_SECRET": JWT_SECRET,
-        "SUPABASE_JWKS_URL": jwks.url, "STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
+        "SUPABASE_JWKS_URL": jwks.jwks_url, "STRIPE_SECRET_KEY": "sk_test_bench", "STRIPE_WEBHOOK_SECRET": STRIPE_SECRET,
         "STRIPE_PRICE_BASIC": "price_bench_basic", "STRIPE_PRICE_PRO": PRICES["pro"],
         "STRIPE_PRICE_PREMIUM": PRICES["premium"], "WHATSAPP_APP_SECRET": WA_SECRET,
         "WHATSAPP_VERIFY_TOKEN": "bench-verify", "WHATSAPP_GRAPH_URL": double.url, "WHATSAPP_TOKEN": "bench-wa-token",
@@ -305,7 +267,7 @@ def bench_manage(booked: list[dict[str, Any]], starts: dict[str, list[str]]) -> 
     return booked[2 * third:]
 
 
-def bench_status_change(left: list[dict[str, Any]], jwks: _Jwks) -> None:
+def bench_status_change(left: list[dict[str, Any]], jwks: Jwks) -> None:
     from odys import ratelimit
 
     tokens = {b["pid"]: jwks.token(b["pro"]["user_id"]) for b in left}
@@ -385,7 +347,7 @@ def bench_slots(rounds: int) -> list[str]:
             f"SQL statement instead (benchmarks.booking's alternative): p50 {median(sql_side):.2f} ms."]
 
 
-def warm_up(pros: list[dict[str, Any]], jwks: _Jwks) -> None:
+def warm_up(pros: list[dict[str, Any]], jwks: Jwks) -> None:
     """Load every function used and its plans (not measured): a few bookings, links, a status change."""
     from benchmarks.booking.__main__ import professional
     from devtools import lambdas

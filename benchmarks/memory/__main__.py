@@ -126,18 +126,18 @@ def demo_world(name: str, *, stage: str, **extra: str) -> Iterator[tuple[dict[st
     Yields the environment (also set in this process, ``extra`` added), the events of every HTTP function
     (``_events``, with the demo professional's ES256 token) and a directory for the children's event files;
     everything is stopped when the block ends."""
-    from benchmarks.durable.__main__ import _Jwks
+    from benchmarks.jwks import Jwks
     from devtools.local_sqs import LocalQueue, unique_name
     from devtools.pg import PostgresServer
 
-    jwks = _Jwks()
+    jwks = Jwks().start()
     local = LocalQueue(unique_name(f"odys-bench-{name}")).start()
     pg = PostgresServer(Path(tempfile.mkdtemp(prefix=f"odys-bench-{name}-")).resolve()).start()
     os.chmod(pg.base.parent, 0o755)
     try:
         pg.create_database("odys_bench")
         env = {**os.environ, **local.environment(), "DATABASE_URL": pg.url("odys_bench"), "ODYS_STAGE": stage,
-               "SUPABASE_JWKS_URL": jwks.url, "SUPABASE_JWT_SECRET": "bench-jwt-secret-0123456789-0123456789",
+               "SUPABASE_JWKS_URL": jwks.jwks_url, "SUPABASE_JWT_SECRET": "bench-jwt-secret-0123456789-0123456789",
                "BOOKING_TOKEN_SECRET": "bench-booking-secret-0123456789-0123456789",
                "POWERTOOLS_SERVICE_NAME": "odys", "POWERTOOLS_METRICS_NAMESPACE": "Odys",
                "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "true",

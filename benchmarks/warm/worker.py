@@ -17,53 +17,21 @@ it for an hour) and with a fresh token on every request (nothing cached for it: 
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from benchmarks.jwks import Jwks
 
 TREE = Path(sys.argv[1]).resolve() if __name__ == "__main__" else Path(__file__).resolve().parents[2]
 JWT_SECRET = "bench-jwt-secret-0123456789-0123456789"
-KID = "bench-ec-1"
 KINDS = ("HS256, same token", "ES256 via JWKS, same token", "HS256, fresh token", "ES256 via JWKS, fresh token")
-
-
-def _b64(n: int, size: int) -> str:
-    return base64.urlsafe_b64encode(n.to_bytes(size, "big")).rstrip(b"=").decode()
-
-
-class Jwks:
-    """A JWKS endpoint with one ES256 key, as Supabase publishes for new projects."""
-
-    def __init__(self) -> None:
-        from cryptography.hazmat.primitives.asymmetric import ec
-
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        numbers = self.key.public_key().public_numbers()
-        data = json.dumps({"keys": [{"kty": "EC", "crv": "P-256", "x": _b64(numbers.x, 32), "y": _b64(numbers.y, 32),
-                                     "kid": KID, "alg": "ES256", "use": "sig", "key_ops": ["verify"]}]}).encode()
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/auth/v1/.well-known/jwks.json"
 
 
 class DatabaseClock:
@@ -102,8 +70,10 @@ def setup() -> tuple[Any, Any, Jwks]:
         "STRIPE_PRICE_PREMIUM": "price_pp", "AWS_DEFAULT_REGION": "us-east-1"})
     for leaked in ("ODYS_SECRETS_ID", "UPSTASH_REDIS_REST_URL", "UPSTASH_REDIS_REST_TOKEN", "ODYS_RATE_LIMITS_RELAXED"):
         os.environ.pop(leaked, None)
-    jwks = Jwks()
-    os.environ["SUPABASE_JWKS_URL"] = jwks.url
+    from benchmarks.jwks import Jwks  # after main() put the tree first: its devtools serves the key set
+
+    jwks = Jwks().start()
+    os.environ["SUPABASE_JWKS_URL"] = jwks.jwks_url
     from devtools.pg import PostgresServer
 
     server = PostgresServer(Path(tempfile.mkdtemp(prefix="odys-bench-warm-")), durable=True).start()
@@ -133,7 +103,7 @@ class Bench:
         return self.mint(self.user_id, secret=JWT_SECRET, expires_in=86400)
 
     def es256(self) -> str:
-        return self.mint(self.user_id, secret="", key=self.jwks.key, algorithm="ES256", kid=KID, expires_in=86400)
+        return self.jwks.token(self.user_id)
 
     def event(self, token: str, method: str = "GET", body: Any = None) -> dict[str, Any]:
         return self.lambdas.http_event(method, "/api/account", headers={"authorization": f"Bearer {token}"},
@@ -145,15 +115,20 @@ class Bench:
                 KINDS[2]: [self.event(self.hs256()) for _ in range(count)],
                 KINDS[3]: [self.event(self.es256()) for _ in range(count)]}
 
-    def run(self, count: int) -> dict[str, dict[str, list[float]]]:
-        from odys import ratelimit
+    @staticmethod
+    def _make_room(i: int) -> None:
+        """Before every 25th request, the in-memory rate limiter emptied (120 a minute per user)."""
+        if i % 25 == 0:
+            from odys import ratelimit
 
+            ratelimit._state.memory.clear()  # noqa: SLF001
+
+    def run(self, count: int) -> dict[str, dict[str, list[float]]]:
         events = self.events(count)
         out = {kind: {"outside_us": [], "total_us": [], "db_us": []} for kind in KINDS}
         handler, context = self.module.lambda_handler, self.lambdas.LambdaContext()
         for i in range(count):  # the kinds interleaved: the machine's noise spreads over all of them
-            if i % 25 == 0:
-                ratelimit._state.memory.clear()  # noqa: SLF001 - 120 a minute per user; untimed
+            self._make_room(i)
             for kind in KINDS:
                 event = events[kind][i]
                 self.clock.ns = 0
@@ -191,8 +166,7 @@ class Bench:
         handler, context = self.module.lambda_handler, self.lambdas.LambdaContext()
         start = time.perf_counter_ns()
         for i, event in enumerate(events):
-            if i % 25 == 0:
-                ratelimit._state.memory.clear()  # noqa: SLF001
+            self._make_room(i)
             handler(event, context)
         total = (time.perf_counter_ns() - start) / count / 1000
         per = {name: ns / count / 1000 for name, ns in timers.ns.items()}
@@ -205,14 +179,11 @@ class Bench:
         import io
         import pstats
 
-        from odys import ratelimit
-
         events = self.events(count)[kind]
         handler, context = self.module.lambda_handler, self.lambdas.LambdaContext()
         profiler = cProfile.Profile()
         for i, event in enumerate(events):
-            if i % 25 == 0:
-                ratelimit._state.memory.clear()  # noqa: SLF001
+            self._make_room(i)
             profiler.enable()
             handler(event, context)
             profiler.disable()
@@ -252,7 +223,7 @@ def main() -> None:
         db.close()
         server.stop()
         shutil.rmtree(server.requested, ignore_errors=True)  # its data directory
-        jwks.httpd.shutdown()
+        jwks.stop()
 
 
 if __name__ == "__main__":
