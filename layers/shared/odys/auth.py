@@ -118,18 +118,11 @@ def _public_key(jwk: dict[str, Any]) -> tuple[str, Any] | None:
 def _fetch_keys(url: str) -> dict[str, tuple[str, str | None, Any]]:
     """The key set at ``url``, over http.client: urllib's opener would build (and load the CA store into) a TLS
     context of its own on every call, ~50 ms, even for a plain http URL; HTTPS uses the environment's shared one."""
-    import http.client
     import urllib.parse
 
     parts = urllib.parse.urlsplit(url)
     try:
-        if parts.scheme == "https":
-            con: http.client.HTTPConnection = http.client.HTTPSConnection(
-                parts.hostname or "", parts.port, timeout=JWKS_TIMEOUT_SECONDS, context=config.system_tls_context())
-        elif parts.scheme == "http":
-            con = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=JWKS_TIMEOUT_SECONDS)
-        else:
-            raise ValueError(f"unsupported JWKS URL scheme {parts.scheme!r}")
+        con = config.http_connection(parts, timeout=JWKS_TIMEOUT_SECONDS)
         try:
             con.request("GET", parts.path + (f"?{parts.query}" if parts.query else "") or "/",
                         headers={"Accept": "application/json", "User-Agent": "odys"})

@@ -41,6 +41,21 @@ def system_tls_context() -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+def http_connection(url: str | urllib.parse.SplitResult, timeout: float) -> Any:
+    """An ``http.client`` connection (not yet opened) to ``url``'s host: for ``https`` with
+    :func:`system_tls_context` (certificate and host name checked), plain for ``http`` (local stand-ins). Every
+    client of ours opens its connections here, so none builds (and loads the CA store into) a TLS context of its
+    own. Raises ValueError for another scheme."""
+    import http.client  # here: most functions never open one
+
+    parts = urllib.parse.urlsplit(url) if isinstance(url, str) else url
+    if parts.scheme == "https":
+        return http.client.HTTPSConnection(parts.netloc, timeout=timeout, context=system_tls_context())
+    if parts.scheme == "http":
+        return http.client.HTTPConnection(parts.netloc, timeout=timeout)
+    raise ValueError(f"unsupported URL scheme {parts.scheme!r}")
+
+
 def env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
@@ -77,10 +92,7 @@ def _read_through_extension(secret_id: str) -> Any:
     base = env("ODYS_SECRETS_ENDPOINT", f"http://localhost:{port}")
     parts = urllib.parse.urlsplit(base)
     # http.client, not urllib.request: ~4.6 ms less at every function's import for the one call that needs it
-    import http.client
-
-    connection = (http.client.HTTPSConnection(parts.netloc, timeout=3, context=system_tls_context())
-                  if parts.scheme == "https" else http.client.HTTPConnection(parts.netloc, timeout=3))
+    connection = http_connection(parts, timeout=3)
     try:
         connection.request("GET", f"{parts.path.rstrip('/')}/secretsmanager/get?secretId="
                            f"{urllib.parse.quote(secret_id, safe='')}",

@@ -68,7 +68,7 @@ _EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
 _JWT = r"\beyJ[\w-]+\.[\w-]+\.[\w-]*"
 # 8 to 15 digits, not inside a word or an id, possibly led by + or ( and separated by up to 2 of " ().-/".
 _PHONE = r"(?<![\w-])(?<!\d[.:/])\+?\(?\d(?:[ ().\-/]{0,2}\d){7,14}(?![\w-]|[.:/]\d)"
-_TEXT = (rf"(?P<keep>{_UUID}|{_ISO}|{_CLOCK})|(?P<bearer>(?i:bearer)\s+)[\w.~+/=-]+|{_EMAIL}|{_JWT}|{_PHONE}")
+_TEXT = rf"(?P<keep>{_UUID}|{_ISO}|{_CLOCK})|(?P<bearer>(?i:bearer)\s+)[\w.~+/=-]+|{_EMAIL}|{_JWT}|{_PHONE}"
 _QUOTED = re.compile(r"'[^'\n]*'|\"[^\"\n]*\"")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9]*(?:[._][A-Za-z0-9]+)+")
 

@@ -78,10 +78,8 @@ def _credentials() -> Credentials:
     if token_file:
         with open(token_file, encoding="utf-8") as handle:
             token = handle.read().strip()
-    import http.client  # here and below: a function that never enqueues does not load it
-
     parts = urllib.parse.urlsplit(uri)
-    con = http.client.HTTPConnection(parts.netloc, timeout=CONNECT_TIMEOUT_SECONDS)
+    con = config.http_connection(parts, timeout=CONNECT_TIMEOUT_SECONDS)
     try:
         con.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
                     headers={"Authorization": token} if token else {})
@@ -189,13 +187,7 @@ class Client:
         raise SqsError(code.rsplit("#", 1)[-1].split(";")[0], response.status, str(fault.get("message") or ""))
 
     def _connect(self) -> http.client.HTTPConnection:
-        import http.client
-
-        if self._parts.scheme == "https":
-            self._connection = http.client.HTTPSConnection(self._parts.netloc, timeout=CONNECT_TIMEOUT_SECONDS,
-                                                           context=config.system_tls_context())
-        else:
-            self._connection = http.client.HTTPConnection(self._parts.netloc, timeout=CONNECT_TIMEOUT_SECONDS)
+        self._connection = config.http_connection(self._parts, timeout=CONNECT_TIMEOUT_SECONDS)
         self._connection.connect()
         self._connection.sock.settimeout(READ_TIMEOUT_SECONDS)
         return self._connection

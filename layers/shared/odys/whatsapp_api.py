@@ -122,8 +122,7 @@ def _open(origin: urllib.parse.SplitResult, timeout: float) -> http.client.HTTPC
         conn.close()
         conn = None
     if conn is None:
-        cls = http.client.HTTPSConnection if origin.scheme == "https" else http.client.HTTPConnection
-        conn = cls(origin.hostname, origin.port, timeout=timeout)
+        conn = config.http_connection(origin, timeout=timeout)
         _connection.update(conn=conn, origin=key)
     conn.timeout = timeout
     return conn
