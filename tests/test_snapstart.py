@@ -4,9 +4,14 @@ connection, re-reads the secret bundle and draws its own random numbers."""
 
 from __future__ import annotations
 
+import json
+import os
 import random
+import subprocess
 import sys
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -115,3 +120,45 @@ def test_every_http_function_registers_the_hooks_at_init():
         assert handler.__module__ == "odys.http" and "lambda_handler_for" in handler.__qualname__, name
     assert snapstart._leave_nothing_per_environment in [hook[0] for hook in snapstart._before]
     assert snapstart._forget_per_environment_state in [hook[0] for hook in snapstart._after]
+
+
+def test_a_cold_start_builds_only_the_models_it_uses_and_the_snapshot_builds_them_all():
+    """ApiModel's ``defer_build``: a plain cold start of ``booking`` builds no validator its first request does not
+    need (the manage link's body, the slot query); before a snapshot every model's validator is built, so no
+    environment resumed from it builds one. In a fresh interpreter: this session has used most models already."""
+    code = textwrap.dedent("""
+        import json
+        from devtools import lambdas
+        from odys import booking, fields, slots, snapstart
+
+        def models(base):
+            for model in base.__subclasses__():
+                yield model
+                yield from models(model)
+
+        lambdas.load_function("booking")
+        cold = {m.__name__: m.__pydantic_complete__ for m in (booking.BookingIn, booking.BookingChange)}
+        booking.BookingIn.model_validate({"slug": "ana-psi", "startsAt": "2026-12-01T12:00:00Z",
+                                          "client": {"name": "Ana", "phone": "11987654321"}})
+        used = booking.BookingIn.__pydantic_complete__, booking.BookingChange.__pydantic_complete__
+        snapstart.simulate_snapshot()
+        print(json.dumps({"cold": cold, "used": used, "slots": slots.SlotsQuery.__pydantic_complete__,
+                          "pending": [m.__name__ for m in models(fields.ApiModel) if not m.__pydantic_complete__],
+                          "models": len(list(models(fields.ApiModel)))}))
+    """)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "layers" / "shared"), str(root)])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["cold"] == {"BookingIn": False, "BookingChange": False}
+    assert seen["used"] == [True, False]  # the body validated builds its own model only
+    assert seen["slots"] is True and seen["pending"] == [] and seen["models"] >= 5
+
+
+def test_the_field_types_doctests():
+    import doctest
+
+    from odys import fields
+
+    assert doctest.testmod(fields).failed == 0

@@ -7,9 +7,9 @@ from the environment, compiled patterns, pydantic validators); nothing per-envir
 Importing this module (``odys.http`` does, so every HTTP function registers at init) registers, through
 ``snapshot_restore_py`` (part of Lambda's managed Python runtimes):
 
-* before the snapshot: the lazy imports declared with :func:`preload` are done (free after restore, instead of
-  paid by the first request), and the database connection and cached secrets are dropped, so the snapshot holds
-  neither a socket shared by every resumed environment nor a secret;
+* before the snapshot: the lazy imports declared with :func:`preload` are done and the request models' validators
+  built (both free after restore, instead of paid by the first request), and the database connection and cached
+  secrets are dropped, so the snapshot holds neither a socket shared by every resumed environment nor a secret;
 * after restore, before the first request: the database connection is dropped again (the next statement opens its
   own), the secret bundle is forgotten (re-read on first use, so rotations are seen), ``random`` is reseeded (its
   state was drawn once, at init: every resumed environment would draw the same numbers), and the boto3 clients are
@@ -97,8 +97,12 @@ def simulate_restore() -> None:
 
 
 def _import_preloads() -> None:
+    """The lazy imports, then the request models' validators (built on first use otherwise: odys.fields)."""
     for name in _PRELOADS:
         importlib.import_module(name)
+    from odys import fields  # every HTTP function's models derive from its ApiModel
+
+    fields.build_validators()
 
 
 def _leave_nothing_per_environment() -> None:
