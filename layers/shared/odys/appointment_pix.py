@@ -19,9 +19,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from odys import db, pix, pix_charges
+from odys import db, pix, snapstart
 from odys.errors import Conflict, NotFound
 from odys.store import appointment_pix as store
+
+snapstart.preload("odys.pix_charges")  # for_user's alone: br_code and copy_and_paste (booking, messages) need no PSP
 
 
 def _txid(appointment_id: str, current: str | None) -> str:
@@ -80,6 +82,8 @@ def for_user(user_id: str, appointment_id: str) -> dict[str, Any]:
     row = store.visible_to(appointment_id, user_id)
     if row is None:
         raise NotFound("appointment")
+    from odys import pix_charges  # only here (see the preload above)
+
     dynamic = pix_charges.ensure(str(row["professional_id"]), appointment_id)  # with a payment connection
     if dynamic is not None:
         return {"appointmentId": appointment_id, **dynamic, "paymentStatus": row["payment_status"]}

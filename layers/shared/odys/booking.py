@@ -49,7 +49,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from odys import agenda, appointment_pix, booking_tokens, clock, pix, pix_charges, ratelimit, retention, snapstart
+from odys import agenda, appointment_pix, booking_tokens, clock, pix, ratelimit, retention, snapstart
 from odys.errors import BadRequest, ClientExists, Conflict, NotFound, SlotTaken, ValidationFailed
 from odys.fields import ApiModel, Email, Instant, Name, Phone
 from odys.log import logger
@@ -58,8 +58,9 @@ from odys.store import domain_errors
 from odys.store.appointments import ACTIVE
 
 # The slot grid, the messages and the notices serve a booking and a change, not the link's view (the page a client
-# opens most): imported by the use cases that need them, and in a SnapStart snapshot all the same.
-snapstart.preload("odys.slots", "odys.messaging", "odys.notifications")
+# opens most); the PSP client (odys.pix_charges) serves only professionals with a payment connection: imported by
+# the use cases that need them, and in a SnapStart snapshot all the same.
+snapstart.preload("odys.slots", "odys.messaging", "odys.notifications", "odys.pix_charges")
 
 UTC = dt.timezone.utc
 _KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
@@ -136,21 +137,30 @@ def appointment_view(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
 
 
 def pix_view(row: dict[str, Any]) -> dict[str, Any] | None:
-    """``{payload, qrSvg, txid, amountCents}`` when the booking can be paid by PIX, else None."""
+    """``{payload, qrSvg, txid, amountCents, kind: "static"}`` when the booking can be paid by PIX, else None."""
     if not (row["pix_key"] and row["pix_txid"] and row["price"] > 0):
         return None
-    return appointment_pix.br_code(row, row["pix_txid"], row["price"])
+    return {**appointment_pix.br_code(row, row["pix_txid"], row["price"]), "kind": "static"}
+
+
+def _payment(professional_id: str, appointment_id: str, static_code: dict[str, Any] | None,
+             connected: bool) -> dict[str, Any] | None:
+    """The booking's ``pix``: its dynamic charge when the professional has a payment connection
+    (:func:`odys.pix_charges.answer`, called after the transaction: the PSP never inside one), else
+    ``static_code``. The PSP client is imported only for a connected professional (most have none)."""
+    if not connected:
+        return static_code
+    from odys import pix_charges
+
+    return pix_charges.answer(professional_id, appointment_id, static_code)
 
 
 def _with_charge(outcome: Outcome) -> Outcome:
-    """The booking's ``pix`` as its dynamic charge when the professional has a payment connection
-    (:mod:`odys.pix_charges`), after the transaction: the PSP is never called inside one. The static code
-    stays otherwise (``kind: "static"``)."""
     appointment = outcome.body["appointment"]
-    payment = pix_charges.answer(outcome.professional_id, appointment["id"], outcome.body.get("pix"),
-                                 connected=outcome.pix_connected) if appointment["price"] > 0 else None
-    if payment:
-        outcome.body["pix"] = payment
+    if appointment["price"] > 0:
+        payment = _payment(outcome.professional_id, appointment["id"], outcome.body.get("pix"), outcome.pix_connected)
+        if payment:
+            outcome.body["pix"] = payment
     return outcome
 
 
@@ -313,8 +323,7 @@ def show(token: str, now: dt.datetime | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"appointment": appointment_view(row, now)}
     payment = None
     if row["status"] in ACTIVE and row["payment_status"] in ("unpaid", "pending"):
-        payment = pix_charges.answer(str(row["professional_id"]), str(row["id"]), pix_view(row),
-                                     connected=row["pix_connected"])
+        payment = _payment(str(row["professional_id"]), str(row["id"]), pix_view(row), row["pix_connected"])
     if payment:
         body["pix"] = payment
     return body
@@ -399,6 +408,8 @@ def change_appointment(professional_id: str, appointment_id: str, data: BookingC
                                 f"{_local_label(updated['starts_at'], row['timezone'])}.",
                                 client_id=str(row["client_id"]), at_commit=True)
     if row["pix_connected"]:
+        from odys import pix_charges  # a connected professional's only: see _payment
+
         pix_charges.sync(professional_id, appointment_id)  # a cancelled booking's charge is removed at the PSP
     logger.info("booking changed", extra={"appointment_id": appointment_id, "action": data.action})
     return {"appointment": appointment_view(updated, now), "manageToken": booking_tokens.for_appointment(updated)}

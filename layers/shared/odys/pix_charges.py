@@ -1,6 +1,6 @@
 """An immediate charge (``cob``) at the professional's PSP per appointment, when a payment connection exists.
 
-    pix_charges.answer(pid, appointment_id, static_code)   # the dynamic code, else ``static_code`` (marked static)
+    pix_charges.answer(pid, appointment_id, static_code)   # the dynamic code, else ``static_code`` (kind: static)
     pix_charges.sync(pid, appointment_id)                   # after a change: cancelled -> removed, price -> revised
     charge = pix_charges.before_delete(pid, appointment_id); ...; pix_charges.remove(pid, charge)
     with db.transaction(): pix_charges.release_after_commit(pid, client_id=cid); <delete the client>
@@ -176,17 +176,10 @@ def _store_answer(charge: dict[str, Any], cob: dict[str, Any] | None, amount: in
     return view({**charge, **changes}) if status in ("active", "paid") else None
 
 
-def answer(professional_id: str, appointment_id: str, static_code: dict[str, Any] | None, *,
-           connected: bool = True) -> dict[str, Any] | None:
-    """The dynamic charge when there is one to answer, else the static code (``kind: "static"``), else None.
-
-    ``connected=False``: the caller read (with its own row) that the professional has no payment connection, so
-    nothing is looked up.
-    """
-    dynamic = ensure(professional_id, appointment_id) if connected else None
-    if dynamic is not None:
-        return dynamic
-    return {**static_code, "kind": "static"} if static_code else None
+def answer(professional_id: str, appointment_id: str, static_code: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The dynamic charge when there is one to answer, else ``static_code`` (the caller's, ``kind: "static"``)."""
+    dynamic = ensure(professional_id, appointment_id)
+    return dynamic if dynamic is not None else static_code
 
 
 # --- changes, cancellation, deletion -----------------------------------------------------------------------------
