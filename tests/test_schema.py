@@ -123,6 +123,24 @@ def test_every_foreign_key_is_indexed():
     assert unindexed == []
 
 
+def test_no_index_repeats_the_leading_columns_of_another():
+    """Each index is written with every row (a booking inserts six): a plain btree whose columns open another
+    btree of the same table (same operator classes, neither partial) serves no query the longer one cannot."""
+    repeated = db.all("""
+        SELECT s.indexrelid::regclass::text AS repeated, l.indexrelid::regclass::text AS within
+        FROM pg_index s
+        JOIN pg_class sc ON sc.oid = s.indexrelid
+        JOIN pg_index l ON l.indrelid = s.indrelid AND l.indexrelid <> s.indexrelid
+        JOIN pg_class lc ON lc.oid = l.indexrelid
+        WHERE sc.relam = (SELECT oid FROM pg_am WHERE amname = 'btree') AND lc.relam = sc.relam
+          AND NOT s.indisunique AND s.indpred IS NULL AND l.indpred IS NULL
+          AND s.indexprs IS NULL AND l.indexprs IS NULL AND s.indnkeyatts <= l.indnkeyatts
+          AND (l.indkey::int2[])[0:s.indnkeyatts - 1] = (s.indkey::int2[])[0:s.indnkeyatts - 1]
+          AND (l.indclass::oid[])[0:s.indnkeyatts - 1] = (s.indclass::oid[])[0:s.indnkeyatts - 1]
+        ORDER BY 1""")
+    assert repeated == []
+
+
 def test_migrations_are_recorded_and_concurrent_runners_are_safe(postgres):
     import os
 
