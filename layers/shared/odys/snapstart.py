@@ -96,7 +96,7 @@ def simulate_restore() -> None:
         func(*args, **kwargs)
 
 
-def _import_preloads() -> None:
+def _import_preloads_and_build_validators() -> None:
     """The lazy imports, then the request models' validators (built on first use otherwise: odys.fields)."""
     for name in _PRELOADS:
         importlib.import_module(name)
@@ -121,8 +121,9 @@ def _forget_per_environment_state() -> None:
 if config.env("ODYS_SECRETS_ID"):  # under SnapStart the secret bundle is read with boto3 (odys.config)
     preload("boto3")
 
-# Before the snapshot hooks run newest first: every other module's hooks, then the preloads, then the drops.
+# Before the snapshot hooks run newest first: every other module's hooks, then the preloads and the validators, then
+# the drops.
 # After restore, oldest first: these drops come before any module's own reset.
 before_snapshot(_leave_nothing_per_environment)
-before_snapshot(_import_preloads)
+before_snapshot(_import_preloads_and_build_validators)
 after_restore(_forget_per_environment_state)
