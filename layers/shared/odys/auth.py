@@ -118,20 +118,12 @@ def _public_key(jwk: dict[str, Any]) -> tuple[str, Any] | None:
 def _fetch_keys(url: str) -> dict[str, tuple[str, str | None, Any]]:
     """The key set at ``url``, over http.client: urllib's opener would build (and load the CA store into) a TLS
     context of its own on every call, ~50 ms, even for a plain http URL; HTTPS uses the environment's shared one."""
-    import urllib.parse
-
-    parts = urllib.parse.urlsplit(url)
     try:
-        con = config.http_connection(parts, timeout=JWKS_TIMEOUT_SECONDS)
-        try:
-            con.request("GET", parts.path + (f"?{parts.query}" if parts.query else "") or "/",
-                        headers={"Accept": "application/json", "User-Agent": "odys"})
-            response = con.getresponse()
-            if response.status != 200:
-                raise ValueError(f"JWKS answered {response.status}")
-            document = json.loads(response.read(_MAX_JWKS_BYTES))
-        finally:
-            con.close()
+        status, body = config.http_get(url, {"Accept": "application/json", "User-Agent": "odys"},
+                                       JWKS_TIMEOUT_SECONDS, limit=_MAX_JWKS_BYTES)
+        if status != 200:
+            raise ValueError(f"JWKS answered {status}")
+        document = json.loads(body)
     except Exception:  # unreachable, timeout, HTTP error, not JSON: no key can be trusted from it
         raise Unauthorized("The token's signing keys cannot be fetched right now; retry shortly.",
                            code="invalid_token") from None

@@ -34,11 +34,6 @@ def queue_url() -> str:
     return url
 
 
-def _sqs() -> Any:
-    """The environment's SQS client (:func:`odys.sqs.client`)."""
-    return sqs.client()
-
-
 def reset_client() -> None:
     """Forget the client (tests pointing at another endpoint)."""
     sqs.reset()
@@ -60,7 +55,7 @@ def send_ids(ids: Iterable[str], delays: Mapping[str, int] | None = None) -> lis
     ids = list(dict.fromkeys(ids))
     if not ids:
         return []
-    url, client = queue_url(), _sqs()
+    url, client = queue_url(), sqs.client()
     accepted: list[str] = []
     for start in range(0, len(ids), BATCH):
         chunk = ids[start:start + BATCH]
@@ -77,5 +72,5 @@ def send_ids(ids: Iterable[str], delays: Mapping[str, int] | None = None) -> lis
 
 def depth(url: str) -> int:
     """How many messages wait in the queue at ``url`` (``ApproximateNumberOfMessages``; raises ``SqsError``)."""
-    answer = _sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    answer = sqs.client().get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
     return int(answer["Attributes"]["ApproximateNumberOfMessages"])

@@ -78,19 +78,12 @@ def _credentials() -> Credentials:
     if token_file:
         with open(token_file, encoding="utf-8") as handle:
             token = handle.read().strip()
-    parts = urllib.parse.urlsplit(uri)
-    con = config.http_connection(parts, timeout=CONNECT_TIMEOUT_SECONDS)
     try:
-        con.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
-                    headers={"Authorization": token} if token else {})
-        response = con.getresponse()
-        body = response.read()
+        status, body = config.http_get(uri, {"Authorization": token} if token else {}, CONNECT_TIMEOUT_SECONDS)
     except OSError as error:
         raise SqsError("CredentialsUnreachable", None, type(error).__name__) from None
-    finally:
-        con.close()
-    if response.status != 200:
-        raise SqsError("CredentialsRefused", response.status)
+    if status != 200:
+        raise SqsError("CredentialsRefused", status)
     found = json.loads(body)
     expires = found.get("Expiration")
     return Credentials(found["AccessKeyId"], found["SecretAccessKey"], found.get("Token"),
