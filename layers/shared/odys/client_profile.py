@@ -100,8 +100,8 @@ def appointment_view(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
 
 
 def _professionals(user_id: str) -> list[dict[str, Any]]:
-    return [{**_professional(row), "record": _record(row), "reviewsEnabled": review_summary.enabled(row, "professional_")}
-            for row in client_links.linked(user_id)]
+    return [{**_professional(row), "record": _record(row),
+             "reviewsEnabled": review_summary.enabled(row, "professional_")} for row in client_links.linked(user_id)]
 
 
 def get(user: client_links.ClientUser, now: dt.datetime | None = None) -> dict[str, Any]:
@@ -163,7 +163,8 @@ def export(user: client_links.ClientUser, now: dt.datetime | None = None) -> dic
 
     add("appointments", store.all_appointments(uid), lambda row: appointment_view(row, now))
     add("recurringSchedules", store.recurring_schedules(uid), lambda row: {
-        "dayOfWeek": row["day_of_week"], "startTime": row["start_time"].strftime("%H:%M"), "durationMinutes": row["duration_minutes"],
+        "dayOfWeek": row["day_of_week"], "startTime": row["start_time"].strftime("%H:%M"),
+        "durationMinutes": row["duration_minutes"],
         "intervalWeeks": row["interval_weeks"], "startsOn": row["starts_on"], "endsOn": row["ends_on"],
         "price": row["price"], "active": row["active"], "createdAt": row["created_at"]})
     add("messages", store.messages(uid), lambda row: {
